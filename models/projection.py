@@ -1,0 +1,62 @@
+"""The modal projector: item content features -> the recommender's embedding space (inductive)."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from models.config import ProjectorConfig
+
+
+class ModalProjector(nn.Module):
+    """MLP over concatenated, per-modality L2-normalised features: sum(d_m) -> hidden -> dim.
+
+    Modalities are concatenated in sorted name order. A modality missing from the input is fed as
+    zeros, so an item with text only still gets an embedding from a text+image model.
+    `output_scale` (a buffer, saved with the weights) calibrates output norms to the warm items'
+    mean norm so that projected cold items compete fairly with trained warm items.
+    """
+
+    def __init__(self, modal_dims: dict[str, int], dim: int, cfg: ProjectorConfig) -> None:
+        super().__init__()
+        if not modal_dims:
+            raise ValueError("a projector needs at least one modality")
+        self.modal_dims = dict(sorted(modal_dims.items()))
+        self.dim = dim
+        in_dim = sum(self.modal_dims.values())
+        self.mlp = nn.Sequential(
+            nn.Linear(in_dim, cfg.hidden),
+            nn.LayerNorm(cfg.hidden),
+            nn.GELU(),
+            nn.Dropout(cfg.dropout),
+            nn.Linear(cfg.hidden, dim),
+        )
+        self.register_buffer("output_scale", torch.ones(()))
+
+    def concat(self, features: dict[str, Tensor]) -> Tensor:
+        """Per-modality L2-normalised features, concatenated: [n, sum(d_m)]."""
+        n = _batch_size(features)
+        parts = []
+        for name, d in self.modal_dims.items():
+            x = features.get(name)
+            if x is None:
+                ref = next(iter(features.values()))
+                parts.append(torch.zeros(n, d, dtype=torch.float32, device=ref.device))
+                continue
+            if x.ndim != 2 or x.shape[1] != d:
+                raise ValueError(f"modality {name!r} expects shape [n, {d}], got {list(x.shape)}")
+            parts.append(F.normalize(x.float(), dim=1))
+        return torch.cat(parts, dim=1)
+
+    def forward(self, features: dict[str, Tensor]) -> Tensor:
+        return self.mlp(self.concat(features)) * self.output_scale  # [n, dim]
+
+
+def _batch_size(features: dict[str, Tensor]) -> int:
+    if not features:
+        raise ValueError("no features given")
+    sizes = {int(x.shape[0]) for x in features.values()}
+    if len(sizes) != 1:
+        raise ValueError(f"modalities disagree on the number of items: {sorted(sizes)}")
+    return sizes.pop()

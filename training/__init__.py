@@ -1,0 +1,1 @@
+"""The offline pipeline: datasets, splits, training, evaluation, reports, bundles and the CLI."""

@@ -1,0 +1,67 @@
+"""The Dataset type: interactions plus item modality features, with the one id mapping."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from models.idmap import IdMap
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """Implicit feedback with item content.
+
+    Interactions are parallel arrays: `users[k]` interacted with `items[k]` at `order[k]` (a
+    timestamp or the position in the user's history; only its order within a user matters).
+    `modalities` maps a name (`text`, `image`, `audio`) to float32 features [n_items, d].
+    `shipped_part`, when the source ships its own split, labels each interaction
+    0 = train, 1 = valid, 2 = test.
+    """
+
+    name: str
+    user_ids: IdMap
+    item_ids: IdMap
+    users: np.ndarray  # [n] int64
+    items: np.ndarray  # [n] int64
+    order: np.ndarray  # [n] int64 or float64
+    modalities: dict[str, np.ndarray] = field(default_factory=dict)
+    shipped_part: np.ndarray | None = None  # [n] int8
+
+    def __post_init__(self) -> None:
+        n = len(self.users)
+        if len(self.items) != n or len(self.order) != n:
+            raise ValueError("users, items and order must have the same length")
+        if n and (self.users.max() >= self.n_users or self.items.max() >= self.n_items):
+            raise ValueError("an interaction refers to an id outside the id maps")
+        for name, feats in self.modalities.items():
+            if feats.ndim != 2 or feats.shape[0] != self.n_items or feats.dtype != np.float32:
+                raise ValueError(f"modality {name!r} must be float32 [n_items, d]")
+        if self.shipped_part is not None and len(self.shipped_part) != n:
+            raise ValueError("shipped_part must label every interaction")
+
+    @property
+    def n_users(self) -> int:
+        return len(self.user_ids)
+
+    @property
+    def n_items(self) -> int:
+        return len(self.item_ids)
+
+    @property
+    def n_interactions(self) -> int:
+        return len(self.users)
+
+    @property
+    def modal_dims(self) -> dict[str, int]:
+        return {name: int(f.shape[1]) for name, f in sorted(self.modalities.items())}
+
+    def stats(self) -> dict[str, object]:
+        """The summary `coldrec data stats` prints."""
+        return {
+            "users": self.n_users,
+            "items": self.n_items,
+            "interactions": self.n_interactions,
+            "modalities": self.modal_dims,
+        }
