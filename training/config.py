@@ -1,0 +1,122 @@
+"""Typed run configuration: model + training sections, overridable from a file or `--set a.b=v`."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import tomllib
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from models.config import ModelConfig
+
+
+@dataclass
+class TrainConfig:
+    """The optimisation and protocol settings of one run (seed defaults: batch 1024, lr 5e-4)."""
+
+    epochs: int = 200
+    batch_size: int = 1024
+    lr: float = 5e-4
+    seed: int = 0
+    cold_fraction: float = 0.2
+    eval_every: int = 1
+    patience: int = 10  # evaluations without a better validation Recall@20 before stopping
+    projector_epochs: int = 60
+    projector_lr: float = 1e-3
+    projector_batch_size: int = 1024
+    projector_align_weight: float = 0.5  # BPR through the projector + w * (1 - cos) alignment
+    projector_patience: int = 8
+    threads: int = 0  # torch threads; 0 = torch's default
+
+
+@dataclass
+class RunConfig:
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+
+def to_dict(cfg: Any) -> dict[str, Any]:
+    return dataclasses.asdict(cfg)
+
+
+def load_config_file(path: Path) -> dict[str, Any]:
+    """Nested overrides from a TOML or JSON file, e.g. `[model] dim = 64`."""
+    text = path.read_text()
+    if path.suffix == ".json":
+        data = json.loads(text)
+    else:
+        data = tomllib.loads(text)
+    if not isinstance(data, dict):
+        raise ValueError(f"{path}: expected a table of settings")
+    return data
+
+
+def flatten(overrides: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    flat: dict[str, Any] = {}
+    for key, value in overrides.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            flat.update(flatten(value, name + "."))
+        else:
+            flat[name] = value
+    return flat
+
+
+def apply_overrides(cfg: Any, overrides: dict[str, Any]) -> None:
+    """Set dotted fields (`model.lattice.knn_k`) in place, converting strings to the field's type."""
+    for dotted, value in flatten(overrides).items():
+        *path, leaf = dotted.split(".")
+        target = cfg
+        for part in path:
+            target = _child(target, part, dotted)
+        hints = typing.get_type_hints(type(target))
+        if leaf not in hints or dataclasses.is_dataclass(getattr(target, leaf)):
+            raise ValueError(f"unknown setting {dotted!r}")
+        setattr(target, leaf, _convert(value, hints[leaf], dotted))
+
+
+def parse_assignments(items: list[str]) -> dict[str, Any]:
+    """`["model.dim=64", "train.lr=1e-3"]` -> {"model.dim": "64", "train.lr": "1e-3"}."""
+    out: dict[str, Any] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise ValueError(f"expected KEY=VALUE, got {item!r}")
+        out[key.strip()] = value.strip()
+    return out
+
+
+def _child(target: Any, part: str, dotted: str) -> Any:
+    if not dataclasses.is_dataclass(target) or not hasattr(target, part):
+        raise ValueError(f"unknown setting {dotted!r}")
+    child = getattr(target, part)
+    if not dataclasses.is_dataclass(child):
+        raise ValueError(f"unknown setting {dotted!r}")
+    return child
+
+
+def _convert(value: Any, kind: Any, dotted: str) -> Any:
+    if isinstance(kind, types.UnionType) or typing.get_origin(kind) is typing.Union:
+        kind = next(k for k in typing.get_args(kind) if k is not type(None))
+    try:
+        if kind is bool:
+            if isinstance(value, str):
+                if value.lower() not in {"true", "false", "1", "0", "yes", "no"}:
+                    raise ValueError(value)
+                return value.lower() in {"true", "1", "yes"}
+            return bool(value)
+        if kind is int:
+            if isinstance(value, float) and not value.is_integer():
+                raise ValueError(value)
+            return int(float(value)) if isinstance(value, str) else int(value)
+        if kind is float:
+            return float(value)
+        if kind is str:
+            return str(value)
+    except ValueError:
+        raise ValueError(f"setting {dotted!r}: cannot read {value!r} as {kind.__name__}") from None
+    raise ValueError(f"setting {dotted!r} has an unsupported type {kind}")

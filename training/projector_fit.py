@@ -1,0 +1,154 @@
+"""Fit the modal projector against a trained backbone (MODELS.md section 2B): BPR through the
+projector with frozen users plus alignment to the trained item embeddings, selected on cold
+validation items, then norm-calibrated so cold items compete fairly with warm ones."""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+from tqdm.auto import tqdm
+
+from models.base import RecModel
+from models.projection import ModalProjector
+from training.config import TrainConfig
+from training.datasets import Dataset
+from training.evaluate import rank_metrics
+from training.sampling import BprSampler
+from training.splits import Part, Split
+
+if TYPE_CHECKING:
+    from training.trainer import WarmView
+
+
+@dataclass
+class ProjectorFit:
+    best_epoch: int = 0
+    epochs_run: int = 0
+    valid_cold_recall20: float | None = None
+    output_scale: float = 1.0
+    warm_alignment_cos: float | None = None  # mean cos(projected warm item, trained embedding)
+
+    def summary(self) -> dict[str, Any]:
+        return {k: (round(v, 5) if isinstance(v, float) else v) for k, v in self.__dict__.items()}
+
+
+def _features(dataset: Dataset, items: np.ndarray) -> dict[str, Tensor]:
+    return {name: torch.from_numpy(f[items]) for name, f in dataset.modalities.items()}
+
+
+@torch.no_grad()
+def _project(projector: ModalProjector, dataset: Dataset, items: np.ndarray) -> Tensor:
+    was_training = projector.training
+    projector.eval()
+    out = torch.cat(
+        [projector(_features(dataset, chunk)) for chunk in np.array_split(items, len(items) // 8192 + 1)]
+    )
+    projector.train(was_training)
+    return out  # [len(items), d]
+
+
+def calibrate(projector: ModalProjector, dataset: Dataset, view: WarmView, warm_t: Tensor) -> None:
+    """Scale outputs so projected warm items have the trained warm items' mean norm."""
+    projector.output_scale.fill_(1.0)
+    projected = _project(projector, dataset, view.warm_items)
+    scale = warm_t.norm(dim=1).mean() / projected.norm(dim=1).mean().clamp_min(1e-12)
+    projector.output_scale.fill_(float(scale))
+
+
+def embed_all_items(model: RecModel, dataset: Dataset, view: WarmView, warm_t: Tensor) -> np.ndarray:
+    """[n_items, d]: trained rows for warm items, projector output for every cold item."""
+    out = np.zeros((dataset.n_items, warm_t.shape[1]), dtype=np.float32)
+    out[view.warm_items] = warm_t.numpy()
+    cold = np.flatnonzero(view.row_of_item < 0)
+    if len(cold) and model.projector is not None:
+        out[cold] = _project(model.projector, dataset, cold).numpy()
+    return out
+
+
+def fit_projector(
+    model: RecModel,
+    dataset: Dataset,
+    split: Split,
+    view: WarmView,
+    user_t: Tensor,
+    warm_t: Tensor,
+    tc: TrainConfig,
+    progress: bool,
+) -> ProjectorFit:
+    """Train `model.projector` in place; keeps the epoch with the best cold validation Recall@20."""
+    projector = model.projector
+    if projector is None:
+        return ProjectorFit()
+    projector.train()
+    optimizer = torch.optim.Adam(projector.parameters(), lr=tc.projector_lr)
+    sampler = BprSampler(
+        view.train_users, view.train_rows, len(view.warm_items), tc.projector_batch_size, tc.seed + 1
+    )
+    warm_features = _features(dataset, view.warm_items)
+    validator = _ColdValidator(dataset, split) if len(split.cold_valid_items) else None
+    user_np = user_t.numpy()
+    fit = ProjectorFit()
+    best_state = copy.deepcopy(projector.state_dict())
+    best, stale = -1.0, 0
+    bar = tqdm(range(1, tc.projector_epochs + 1), desc="fit projector", disable=not progress)
+    for epoch in bar:
+        projector.output_scale.fill_(1.0)
+        projector.train()
+        for users, pos, neg in sampler.epoch():
+            rows = np.concatenate([pos, neg])
+            projected = projector({k: v[rows] for k, v in warm_features.items()})  # [2B, d]
+            g_pos, g_neg = projected[: len(pos)], projected[len(pos) :]
+            u = user_t[users]
+            bpr = F.softplus(-((u * g_pos).sum(1) - (u * g_neg).sum(1))).mean()
+            align = (1 - F.cosine_similarity(g_pos, warm_t[pos], dim=1)).mean()
+            loss = bpr + tc.projector_align_weight * align
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+        fit.epochs_run = epoch
+        calibrate(projector, dataset, view, warm_t)
+        if validator is None:
+            best_state, fit.best_epoch = copy.deepcopy(projector.state_dict()), epoch
+            continue
+        item_emb = embed_all_items(model, dataset, view, warm_t)
+        score = validator.recall20(user_np, item_emb)
+        bar.set_postfix(cold_val_r20=f"{score:.4f}")
+        if score > best:
+            best, stale, fit.best_epoch = score, 0, epoch
+            best_state = copy.deepcopy(projector.state_dict())
+        else:
+            stale += 1
+            if stale >= tc.projector_patience:
+                break
+    projector.load_state_dict(best_state)
+    projector.eval()
+    fit.valid_cold_recall20 = best if validator is not None else None
+    fit.output_scale = float(projector.output_scale)
+    projected = _project(projector, dataset, view.warm_items)
+    fit.warm_alignment_cos = float(F.cosine_similarity(projected, warm_t, dim=1).mean())
+    return fit
+
+
+class _ColdValidator:
+    """Cold validation Recall@20 in the all-items pool: the serving situation."""
+
+    def __init__(self, dataset: Dataset, split: Split) -> None:
+        self.exclude = split.matrix(dataset, Part.TRAIN)
+        self.truth = split.matrix(dataset, Part.COLD_VALID)
+        self.users = np.unique(dataset.users[split.part == Part.COLD_VALID])
+
+    def recall20(self, user_emb: np.ndarray, item_emb: np.ndarray) -> float:
+        metrics = rank_metrics(
+            user_emb[self.users],
+            item_emb,
+            exclude=self.exclude[self.users],
+            truth=self.truth[self.users],
+            candidates=None,
+        )
+        return float(metrics["recall@20"])

@@ -1,0 +1,35 @@
+"""Resolve a `--data` argument: a dataset folder, or `synthetic[:key=value,...]` for generated data."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from training.datasets import Dataset
+
+SYNTHETIC = "synthetic"
+
+
+def resolve_data(spec: str) -> Dataset:
+    """`synthetic` -> the default generated dataset; `synthetic:n_users=500,seed=3` -> with
+    those arguments; `synthetic:checkerboard` -> the checkerboard fixture; else a folder path."""
+    if spec == SYNTHETIC or spec.startswith(SYNTHETIC + ":"):
+        from training.synthetic import checkerboard_dataset, synthetic_dataset
+
+        _, _, args = spec.partition(":")
+        if args == "checkerboard":
+            return checkerboard_dataset()
+        return synthetic_dataset(**_parse_kwargs(args))
+    from training.loaders import load_dataset
+
+    return load_dataset(Path(spec))
+
+
+def _parse_kwargs(text: str) -> dict[str, int | float]:
+    out: dict[str, int | float] = {}
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        key, sep, value = part.partition("=")
+        if not sep:
+            raise ValueError(f"expected key=value in {text!r}")
+        number = float(value)
+        out[key.strip()] = int(number) if number.is_integer() and "." not in value else number
+    return out

@@ -1,0 +1,182 @@
+"""Fit a recommender on the warm training graph, select on validation, fit its cold projector."""
+
+from __future__ import annotations
+
+import copy
+import logging
+import statistics
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from models.base import Batch, RecModel, TrainGraphs
+from models.graph import bipartite_adjacency
+from models.registry import model_class
+from training.config import RunConfig
+from training.datasets import Dataset
+from training.evaluate import evaluate_tracks, random_tracks, rank_metrics
+from training.projector_fit import embed_all_items, fit_projector
+from training.sampling import BprSampler
+from training.splits import Part, Split, split_cold_warm
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class WarmView:
+    """The training catalogue: warm items renumbered 0..n_warm-1 (cold items never enter)."""
+
+    warm_items: np.ndarray  # [n_warm] dataset item index of each model item row
+    row_of_item: np.ndarray  # [n_items] model row of each dataset item, -1 for cold items
+    train_users: np.ndarray  # [E] training interactions, user index
+    train_rows: np.ndarray  # [E] training interactions, model item row
+
+    @classmethod
+    def build(cls, dataset: Dataset, split: Split) -> WarmView:
+        warm = split.warm_items(dataset.n_items)
+        row_of_item = np.full(dataset.n_items, -1, dtype=np.int64)
+        row_of_item[warm] = np.arange(len(warm))
+        train = split.part == Part.TRAIN
+        return cls(warm, row_of_item, dataset.users[train], row_of_item[dataset.items[train]])
+
+    def graphs(self, dataset: Dataset) -> TrainGraphs:
+        n_warm = len(self.warm_items)
+        adj = bipartite_adjacency(self.train_users, self.train_rows, dataset.n_users, n_warm)
+        features = {
+            name: torch.from_numpy(np.ascontiguousarray(feats[self.warm_items]))
+            for name, feats in sorted(dataset.modalities.items())
+        }
+        return TrainGraphs(
+            n_users=dataset.n_users,
+            n_items=n_warm,
+            users=torch.from_numpy(self.train_users),
+            items=torch.from_numpy(self.train_rows),
+            adj=adj,
+            features=features,
+        )
+
+
+@dataclass
+class TrainResult:
+    model: RecModel
+    split: Split
+    view: WarmView
+    user_emb: np.ndarray  # [n_users, d]
+    item_emb: np.ndarray  # [n_items, d], every dataset item: warm rows trained, cold projected
+    metrics: dict[str, Any]
+    history: list[dict[str, float]] = field(default_factory=list)
+
+
+def train(
+    dataset: Dataset,
+    model_name: str,
+    cfg: RunConfig,
+    *,
+    split: Split | None = None,
+    progress: bool = True,
+) -> TrainResult:
+    """The whole offline run: split, fit, early-stop on validation Recall@20, fit the projector,
+    evaluate every track on validation and test, and return everything export needs."""
+    tc = cfg.train
+    if tc.threads > 0:
+        torch.set_num_threads(tc.threads)
+    torch.manual_seed(tc.seed)
+    split = split or split_cold_warm(dataset, tc.cold_fraction, tc.seed)
+    view = WarmView.build(dataset, split)
+    graphs = view.graphs(dataset)
+    model = model_class(model_name)(cfg.model, dataset.n_users, len(view.warm_items), dataset.modal_dims)
+    model.prepare(graphs)
+    started = time.perf_counter()
+    history, best_epoch, epoch_seconds = _fit_backbone(model, dataset, split, view, cfg, progress)
+    train_seconds = time.perf_counter() - started
+
+    user_t, warm_t = model.embeddings()
+    projector = fit_projector(model, dataset, split, view, user_t, warm_t, tc, progress)
+    item_emb = embed_all_items(model, dataset, view, warm_t)
+    user_emb = user_t.numpy()
+    metrics = {
+        "model": model_name,
+        "dataset": dataset.name,
+        "test": evaluate_tracks(user_emb, item_emb, dataset, split, phase="test"),
+        "valid": evaluate_tracks(user_emb, item_emb, dataset, split, phase="valid"),
+        "random": {"test": random_tracks(dataset, split, phase="test", seed=tc.seed)},
+        "best_epoch": best_epoch,
+        "epochs_run": len(history),
+        "train_seconds": round(train_seconds, 2),
+        "epoch_seconds_median": round(statistics.median(epoch_seconds), 3),
+        "projector": projector.summary(),
+        "history": history,
+    }
+    return TrainResult(model, split, view, user_emb, item_emb, metrics, history)
+
+
+def _fit_backbone(
+    model: RecModel,
+    dataset: Dataset,
+    split: Split,
+    view: WarmView,
+    cfg: RunConfig,
+    progress: bool,
+) -> tuple[list[dict[str, float]], int, list[float]]:
+    tc = cfg.train
+    sampler = BprSampler(view.train_users, view.train_rows, len(view.warm_items), tc.batch_size, tc.seed)
+    optimizer = torch.optim.Adam(model.recommender_parameters(), lr=tc.lr)
+    validator = _WarmValidator(dataset, split, view)
+    best_score, best_epoch, best_state, stale = -1.0, 0, copy.deepcopy(model.state_dict()), 0
+    history: list[dict[str, float]] = []
+    epoch_seconds: list[float] = []
+    bar = tqdm(range(1, tc.epochs + 1), desc=f"train {model.name}", disable=not progress)
+    for epoch in bar:
+        tick = time.perf_counter()
+        model.train()
+        logs = model.begin_epoch(epoch)
+        totals: dict[str, float] = {}
+        for users, pos, neg in sampler.epoch():
+            batch = Batch(torch.from_numpy(users), torch.from_numpy(pos), torch.from_numpy(neg))
+            terms = model.loss(batch)
+            loss = torch.stack(list(terms.values())).sum()
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            for name, value in terms.items():
+                totals[name] = totals.get(name, 0.0) + float(value.detach())
+        epoch_seconds.append(time.perf_counter() - tick)
+        row: dict[str, float] = {"epoch": epoch, "seconds": round(epoch_seconds[-1], 3)}
+        row.update({k: v / len(sampler) for k, v in totals.items()})
+        row["loss"] = sum(totals.values()) / len(sampler)
+        row.update(logs)
+        if epoch % tc.eval_every == 0 or epoch == tc.epochs:
+            row["valid_recall@20"] = score = validator.recall20(model)
+            if score > best_score:
+                best_score, best_epoch, stale = score, epoch, 0
+                best_state = copy.deepcopy(model.state_dict())
+            else:
+                stale += 1
+        history.append(row)
+        bar.set_postfix(loss=f"{row['loss']:.4f}", val_r20=f"{best_score:.4f}", best=best_epoch)
+        if stale >= tc.patience:
+            log.info("early stop at epoch %d (best %d)", epoch, best_epoch)
+            break
+    model.load_state_dict(best_state)
+    return history, best_epoch, epoch_seconds
+
+
+class _WarmValidator:
+    """Validation Recall@20 on warm items, the early-stopping criterion."""
+
+    def __init__(self, dataset: Dataset, split: Split, view: WarmView) -> None:
+        warm_cols = view.warm_items
+        self.exclude = split.matrix(dataset, Part.TRAIN)[:, warm_cols].tocsr()
+        self.truth = split.matrix(dataset, Part.VALID)[:, warm_cols].tocsr()
+
+    def recall20(self, model: RecModel) -> float:
+        users, items = model.embeddings()
+        metrics = rank_metrics(
+            users.numpy(), items.numpy(), exclude=self.exclude, truth=self.truth, candidates=None
+        )
+        return float(metrics["recall@20"])
+
