@@ -1,0 +1,112 @@
+"""The Markdown report: tables, bold winners, Best column, n_users, plots, from fake runs."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from training.report import ReportError, dataset_label, pct, sci, write_report
+
+TRACKS = ("warm", "sparse", "active", "cold_only", "cold_all")
+
+
+def track(scale: float, n_users: int) -> dict[str, float]:
+    """A TRACK dict whose values grow with K: recall@K = scale * K / 1000."""
+    out: dict[str, float] = {f"recall@{k}": scale * k / 1000 for k in (10, 20, 50)}
+    out |= {f"ndcg@{k}": scale * k / 2000 for k in (10, 20, 50)}
+    out["n_users"] = n_users
+    return out
+
+
+def fake_run(root: Path, model: str, scale: float, seconds: float, cold: bool = True) -> Path:
+    run = root / model
+    run.mkdir(parents=True)
+    users = {"warm": 1000, "sparse": 412, "active": 37, "cold_only": 250, "cold_all": 250}
+    tracks = {t: track(scale * (2 if t == "active" else 1), users[t]) for t in TRACKS}
+    if not cold:
+        tracks = {t: v for t, v in tracks.items() if not t.startswith("cold")}
+    metrics = {
+        "model": model,
+        "dataset": "amazon_beauty",
+        "test": tracks,
+        "valid": tracks,
+        "random": {"test": {t: track(0.1, v["n_users"]) for t, v in tracks.items()}},
+        "best_epoch": 12,
+        "epochs_run": 22,
+        "train_seconds": seconds,
+        "epoch_seconds_median": seconds / 22,
+        "history": [{"epoch": 1, "loss": 0.69, "valid_recall@20": 0.01}],
+    }
+    config = {
+        "model": {
+            "dim": 384,
+            "n_layers": 3,
+            "reg": 1e-5,
+            "projector": {"hidden": 1024, "dropout": 0.5},
+        },
+        "train": {"epochs": 200, "batch_size": 1024, "lr": 0.0005, "seed": 0, "cold_fraction": 0.2},
+        "data": "amazon_beauty",
+        "modal_dims": {"text": 384, "image": 512},
+    }
+    (run / "metrics.json").write_text(json.dumps(metrics))
+    (run / "config.json").write_text(json.dumps(config))
+    return run
+
+
+def test_report_tables_winners_and_plots(tmp_path: Path) -> None:
+    # MICRO has 1.5x LightGCN's metrics everywhere, LightGCN trains faster.
+    a = fake_run(tmp_path / "runs", "lightgcn", scale=2.0, seconds=100.0)
+    b = fake_run(tmp_path / "runs", "micro", scale=3.0, seconds=300.0)
+    path = write_report([a, b], tmp_path / "out")
+    text = path.read_text()
+    assert path == tmp_path / "out" / "report.md"
+
+    assert "| Embedding Dimension | 384 |" in text
+    assert "| Learning Rate | 5e-4 |" in text
+    assert "| Projection MLP | 896 → 1024 → 384 |" in text
+    assert "| Projection Dropout | 0.5 |" in text
+    assert "| Cold Fraction | 0.2 |" in text
+    # Warm Recall@20 row: LightGCN 2 * 20 / 1000 = 4.00%, MICRO 6.00% (bold), random 0.20%.
+    assert "| | R@20 | 4.00% | **6.00%** | 0.20% | MICRO |" in text
+    assert "| **Amazon Beauty** | R@10 | 2.00% | **3.00%** | 0.10% | MICRO |" in text
+    assert "| | N@50 | 5.00% | **7.50%** | 0.25% | MICRO |" in text
+    assert "| Dataset | Metric | LightGCN | MICRO | Random | Best |" in text
+    # Segment tables carry n_users; active doubles the metrics: 8.00% vs 12.00%.
+    assert "| Amazon Beauty | 412 | 4.00% | **6.00%** | 0.20% | MICRO |" in text
+    assert "| Amazon Beauty | 37 | 8.00% | **12.00%** | 0.20% | MICRO |" in text
+    assert "### Cold-only pool" in text and "### All-items pool" in text
+    assert "Evaluated users: Amazon Beauty 250." in text
+    assert "| **Cold Recall (all items)** | **MICRO** |" in text
+    assert "| **Training Speed** | **LightGCN** |" in text
+
+    for png in ("recall_amazon_beauty.png", "cold_vs_warm.png"):
+        assert (tmp_path / "out" / png).stat().st_size > 1000
+        assert f"]({png})" in text
+
+
+def test_missing_tracks_render_as_dashes(tmp_path: Path) -> None:
+    a = fake_run(tmp_path / "runs", "lightgcn", scale=2.0, seconds=100.0, cold=False)
+    text = write_report([a], tmp_path / "out").read_text()
+    assert "| | R@20 | – | – | – |" in text
+    assert "| **Cold Recall (cold-only pool)** | – | no run has this track |" in text
+    assert "| **Warm Recall** | **LightGCN** |" in text
+
+
+def test_bad_runs_are_refused(tmp_path: Path) -> None:
+    a = fake_run(tmp_path / "runs", "lightgcn", scale=2.0, seconds=100.0)
+    with pytest.raises(ReportError):
+        write_report([a, a], tmp_path / "out")
+    with pytest.raises(ReportError):
+        write_report([tmp_path / "nowhere"], tmp_path / "out")
+
+
+def test_formatting() -> None:
+    assert pct(0.0607) == "6.07%"
+    assert pct(None) == "–"
+    assert sci(0.0005) == "5e-4"
+    assert sci(1e-5) == "1e-5"
+    assert sci(0.00025) == "2.5e-4"
+    assert sci(0.1) == "0.1"
+    assert dataset_label("amazon_beauty") == "Amazon Beauty"
