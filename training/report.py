@@ -1,7 +1,8 @@
 """The Markdown report: every run's metrics.json and config.json rendered in the seed's shape.
 
 One run per (model, dataset); several models and datasets go into one report. Winners are the
-models only (the random baseline is shown beside them and never wins).
+models only (the random baseline is shown beside them and never wins); ⚠️ marks a model result
+that does not beat the random ranking.
 """
 
 from __future__ import annotations
@@ -147,7 +148,8 @@ class Report:
             "# Training Results Report",
             "",
             f"Evaluation of {names} on {places}. Full ranking, training items masked; "
-            "NDCG with the standard IDCG. The random column ranks by uniform random scores.",
+            "NDCG with the standard IDCG. The random column ranks by uniform random scores; "
+            "⚠️ marks a result that does not beat it.",
             "",
             "## Configuration Summary",
             "",
@@ -270,11 +272,12 @@ class Report:
         present = [round(v, 6) for v in values.values() if v is not None]
         top = max(present) if present else None
         winners = [m for m, v in values.items() if v is not None and round(v, 6) == top]
+        rnd = next((r.random_value(track, key) for r in self._runs_of(ds)), None)
         cells = []
         for m in self.models:
             v = values.get(m)
-            cells.append(f"**{pct(v)}**" if m in winners and len(present) > 1 else pct(v))
-        rnd = next((r.random_value(track, key) for r in self._runs_of(ds)), None)
+            cell = f"**{pct(v)}**" if m in winners and len(present) > 1 else pct(v)
+            cells.append(cell + _warn(v, rnd))
         best = "/".join(self.labels[m] for m in winners) if winners else DASH
         return [*cells, pct(rnd), best]
 
@@ -351,7 +354,7 @@ class Report:
             rnd = next((r.random_value(track, "recall@20") for r in self._runs_of(ds)), None)
             notes.append(
                 f"{dataset_label(ds)}: {self.labels[best]} {pct(values[best])} R@20 "
-                f"(random {pct(rnd)})"
+                f"(random {pct(rnd)}){_warn(values[best], rnd)}"
             )
         return (
             f"| **{name}** | {self._winner(wins)} | {'; '.join(notes) or 'no run has this track'} |"
@@ -420,4 +423,11 @@ def _modalities(r: RunResult) -> str:
 
 
 def _seconds(x: Any) -> str:
-    return DASH if x is None else f"{float(x):,.1f} s"
+    if x is None:
+        return DASH
+    return f"{float(x):,.1f} s" if float(x) >= 10 else f"{float(x):.2f} s"
+
+
+def _warn(value: float | None, baseline: float | None) -> str:
+    """' ⚠️' when a model does not beat the random ranking (the seed's collapse marker)."""
+    return " ⚠️" if value is not None and baseline is not None and value <= baseline else ""

@@ -94,6 +94,14 @@ def test_missing_tracks_render_as_dashes(tmp_path: Path) -> None:
     assert "| **Warm Recall** | **LightGCN** |" in text
 
 
+def test_results_below_random_are_flagged(tmp_path: Path) -> None:
+    a = fake_run(tmp_path / "runs", "lightgcn", scale=0.1, seconds=5.0)  # equal to random
+    text = write_report([a], tmp_path / "out").read_text()
+    assert "| | R@20 | 0.20% ⚠️ | 0.20% | LightGCN |" in text
+    assert "(random 0.20%) ⚠️" in text
+    assert "| LightGCN | Amazon Beauty | 22 | 12 | 5.00 s | 0.23 s |" in text
+
+
 def test_bad_runs_are_refused(tmp_path: Path) -> None:
     a = fake_run(tmp_path / "runs", "lightgcn", scale=2.0, seconds=100.0)
     with pytest.raises(ReportError):
