@@ -15,39 +15,58 @@ class ProjectorConfig:
 
 @dataclass
 class LatticeConfig:
+    """LATTICE (MODELS.md 1.1): learned + frozen cosine kNN item graph over LightGCN."""
+
     knn_k: int = 10
     skip_lambda: float = 0.9  # weight of the frozen feature graph in the mixed item graph
-    item_layers: int = 1
-    feat_embed_dim: int = 64
+    item_layers: int = 1  # propagations of the ID table over the item graph
+    feat_embed_dim: int = 64  # width of W_m x^m, the space the learned graph's cosines live in
+    knn_chunk: int = 2048  # rows per block of the chunked top-k (peak chunk x n_items floats)
 
 
 @dataclass
 class MicroConfig:
+    """MICRO (MODELS.md 1.2): one item graph per modality, attention fusion, contrastive fusion."""
+
     knn_k: int = 10
     skip_lambda: float = 0.9
     item_layers: int = 1
     feat_embed_dim: int = 64
+    knn_chunk: int = 2048
     cl_weight: float = 0.03
     cl_temperature: float = 0.5
-    cl_chunk: int = 4096
+    # InfoNCE runs over the batch's distinct items (positives and negatives), at most this many
+    # (a random subset beyond it); the original contrasts all items on every batch, O(I^2 d).
+    cl_max_items: int = 4096
 
 
 @dataclass
 class DiffMMConfig:
+    """DiffMM (MODELS.md 1.3): per-modality diffusion over user rows, generated user-item graphs."""
+
     steps: int = 5
     noise_scale: float = 0.1
     noise_min: float = 1e-4
     noise_max: float = 0.02
     denoiser_hidden: int = 1000
+    denoiser_dropout: float = 0.5
     time_embed_dim: int = 10
     msi_weight: float = 0.1  # e_loss in the paper's code
     denoiser_lr: float = 1e-3
+    denoise_batch: int = 1024  # users per denoiser batch (a dense [batch, n_items] slice)
+    denoise_users_per_epoch: int = 0  # users the denoisers train on per epoch; 0 = all (paper)
+    rebuild_every: int = 1  # regenerate the modal graphs every this many epochs (paper: 1)
     rebuild_k: int = 1
     keep_rate: float = 0.5
-    modal_graph_weight: float = 0.2
+    modal_graph_weight: float = 0.2  # ris_adj_lambda
     ris_lambda: float = 0.5
+    feat_transform: str = "linear"  # "linear" (trans 1) or "leaky" (LeakyReLU(X W), trans 0)
     ssl_weight: float = 1e-2
     ssl_temperature: float = 0.5
+    cl_method: int = 0  # 0: modality vs modality (all pairs); 1: each modality vs the main view
+    # False: InfoNCE denominators over the batch's distinct users / items; True: over all nodes
+    # as in the paper (O(B (U + I) d) per batch).
+    ssl_all_nodes: bool = False
 
 
 @dataclass

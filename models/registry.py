@@ -1,12 +1,18 @@
-"""Model name -> class: the one place that lists the recommenders `coldrec train --model` accepts."""
+"""Model name -> class: the one list of the recommenders `coldrec train --model` accepts."""
 
 from __future__ import annotations
 
 from models.base import RecModel
+from models.diffmm import DiffMM
+from models.lattice import Lattice
 from models.lightgcn import LightGCN
+from models.micro import Micro
 
 MODELS: dict[str, type[RecModel]] = {
     LightGCN.name: LightGCN,
+    Lattice.name: Lattice,
+    Micro.name: Micro,
+    DiffMM.name: DiffMM,
 }
 
 

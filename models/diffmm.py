@@ -1,0 +1,283 @@
+"""DiffMM (Jiang et al., MM'24, "DiffMM: Multi-Modal Diffusion Model for Recommendation").
+
+Per modality m, a denoiser learns to reconstruct users' interaction rows (with MSI, the
+modality-aware signal injection); each epoch it denoises every user's row and keeps the top
+`rebuild_k` items, giving a generated user-item graph G_m = N(edges + I) with edge dropout.
+Recommender, with A = N(B + I) and f_m the projected modality features:
+  Z_m = A [E_u; norm f_m];  Z_m += A [Z_m,users; E_i];  Z_m += 0.2 G_m [E_u; E_i]
+  Z = sum_m softmax(w)_m Z_m;  E = sum_{l=0..L} A^l Z;  output E + ris_lambda norm(Z).
+Loss: BPR + reg |tables|^2 + ssl_weight * cross-modal InfoNCE over the views
+V_m = sum_{l=0..L} A^l G_m [E_u; norm f_m] (MODELS.md 1.3).
+
+Differences from the original code, on purpose:
+- the interaction matrix is never dense: denoisers see [batch, I] slices, the rebuild is batched
+  top-k on tensors (the original loops per user in Python with a .cpu() per element);
+- InfoNCE denominators run over the batch's distinct users / items unless `ssl_all_nodes`
+  (the original: all nodes, O(B (U + I) d) per batch);
+- `cfg.n_layers` GCN layers (the original's gnn_layer is 1); raw features frozen.
+The generated graphs are stored as buffers (each user's generated items and the dropout seed), so
+a restored state_dict restores the graphs the weights were trained with.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from itertools import combinations
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from models.base import Batch, RecModel, TrainGraphs, bpr_terms
+from models.config import ModelConfig
+from models.diffusion import Denoiser, DiffusionSchedule, UserRows
+from models.graph import bipartite_adjacency
+from models.modal_graphs import check_features, require_modalities
+
+
+class DiffMM(RecModel):
+    """DiffMM over any number of modalities; the denoisers have their own optimizers."""
+
+    name = "diffmm"
+
+    def __init__(
+        self, cfg: ModelConfig, n_users: int, n_items: int, modal_dims: dict[str, int]
+    ) -> None:
+        super().__init__(cfg, n_users, n_items, modal_dims)
+        require_modalities(self.name, modal_dims)
+        dc = cfg.diffmm
+        if dc.feat_transform not in {"linear", "leaky"}:
+            raise ValueError(
+                f"feat_transform must be 'linear' or 'leaky', not {dc.feat_transform!r}"
+            )
+        self.names = sorted(modal_dims)
+        self.user_table = nn.Embedding(n_users, cfg.dim)
+        self.item_table = nn.Embedding(n_items, cfg.dim)
+        nn.init.xavier_uniform_(self.user_table.weight)
+        nn.init.xavier_uniform_(self.item_table.weight)
+        bias = dc.feat_transform == "linear"
+        self.feat_trans = nn.ModuleDict(
+            {m: nn.Linear(modal_dims[m], cfg.dim, bias=bias) for m in self.names}
+        )
+        for layer in self.feat_trans.values():
+            nn.init.xavier_uniform_(layer.weight)
+        self.modal_logits = nn.Parameter(torch.full((len(self.names),), 0.5))
+        self.denoisers = nn.ModuleDict(
+            {
+                m: Denoiser(n_items, dc.denoiser_hidden, dc.time_embed_dim, dc.denoiser_dropout)
+                for m in self.names
+            }
+        )
+        self.rebuild_k = min(dc.rebuild_k, n_items)
+        for m in self.names:  # -1: nothing generated yet (G_m is the identity)
+            self.register_buffer(
+                f"generated_{m}", torch.full((n_users, self.rebuild_k), -1, dtype=torch.int64)
+            )
+        self.register_buffer("drop_seed", torch.zeros((), dtype=torch.int64))
+        self.schedule = DiffusionSchedule(dc)
+        self._optimizers: dict[str, torch.optim.Optimizer] = {}
+        self._features: dict[str, Tensor] = {}
+        self._rows: UserRows | None = None
+        self._adj: Tensor | None = None
+        self._modal_graphs: list[Tensor] | None = None
+        self._epochs_seen = 0
+        self.register_load_state_dict_post_hook(lambda module, keys: self._forget_graphs())
+
+    # -- lifecycle -----------------------------------------------------------------------------
+    def prepare(self, graphs: TrainGraphs) -> None:
+        super().prepare(graphs)
+        self._features = check_features(graphs, self.modal_dims)
+        self._rows = UserRows(graphs.users, graphs.items, self.n_users, self.n_items)
+        users, items = graphs.users.cpu().numpy(), graphs.items.cpu().numpy()
+        adj = bipartite_adjacency(users, items, self.n_users, self.n_items, self_loops=True)
+        self._adj = adj.to(graphs.adj.device)  # N(B + I), as DiffMM's torchBiAdj
+        lr = self.cfg.diffmm.denoiser_lr
+        self._optimizers = {
+            m: torch.optim.Adam(self.denoisers[m].parameters(), lr=lr) for m in self.names
+        }
+        self._forget_graphs()
+
+    def recommender_parameters(self) -> Iterator[nn.Parameter]:
+        """Everything but the projector and the denoisers (they have their own Adam)."""
+        skip = {id(p) for p in self.denoisers.parameters()}
+        return (p for p in super().recommender_parameters() if id(p) not in skip)
+
+    def begin_epoch(self, epoch: int) -> dict[str, float]:
+        """Train the denoisers over the users, then regenerate every modal graph."""
+        logs: dict[str, float] = {}
+        if self._epochs_seen % self.cfg.diffmm.rebuild_every == 0:
+            logs = self.train_denoisers()
+            self.regenerate()
+        self._epochs_seen += 1
+        return logs
+
+    # -- diffusion side ------------------------------------------------------------------------
+    def _user_rows(self) -> UserRows:
+        _ = self.graphs  # raises ModelNotReady before prepare
+        assert self._rows is not None
+        return self._rows
+
+    def modal_features(self, m: str) -> Tensor:
+        """f_m(X_m): Linear, or LeakyReLU_0.2(X W) for feat_transform 'leaky': [I, d]."""
+        h = self.feat_trans[m](self._features[m])
+        return F.leaky_relu(h, 0.2) if self.cfg.diffmm.feat_transform == "leaky" else h
+
+    def train_denoisers(self) -> dict[str, float]:
+        """One pass of every denoiser over (a sample of) the users, batch by batch."""
+        dc = self.cfg.diffmm
+        rows = self._user_rows()
+        device = self.item_table.weight.device
+        order = torch.randperm(self.n_users, device=device)
+        if dc.denoise_users_per_epoch > 0:
+            order = order[: dc.denoise_users_per_epoch]
+        with torch.no_grad():
+            item_emb = self.item_table.weight.detach()  # [I, d]
+            feats = {m: self.modal_features(m).detach() for m in self.names}
+        sums = {m: [0.0, 0.0] for m in self.names}
+        n_batches = 0
+        for start in range(0, len(order), dc.denoise_batch):
+            x0 = rows.dense(order[start : start + dc.denoise_batch])  # [B, I]
+            for m in self.names:
+                denoiser, optimizer = self.denoisers[m], self._optimizers[m]
+                denoiser.train()
+                diff, msi = self.schedule.training_losses(denoiser, x0, item_emb, feats[m])
+                optimizer.zero_grad(set_to_none=True)
+                (diff + dc.msi_weight * msi).backward()
+                optimizer.step()
+                sums[m][0] += float(diff.detach())
+                sums[m][1] += float(msi.detach())
+            n_batches += 1
+        logs = {}
+        for m, (diff_sum, msi_sum) in sums.items():
+            logs[f"diff_{m}"] = diff_sum / max(n_batches, 1)
+            logs[f"msi_{m}"] = msi_sum / max(n_batches, 1)
+        return logs
+
+    @torch.no_grad()
+    def regenerate(self) -> None:
+        """Denoise every user's row and keep its top `rebuild_k` items per modality (batched)."""
+        rows = self._user_rows()
+        batch = self.cfg.diffmm.denoise_batch
+        device = self.item_table.weight.device
+        for start in range(0, self.n_users, batch):
+            users = torch.arange(start, min(start + batch, self.n_users), device=device)
+            x0 = rows.dense(users)  # [B, I]
+            for m in self.names:
+                denoised = self.schedule.denoise(self.denoisers[m], x0)  # [B, I]
+                self._generated(m)[users] = denoised.topk(self.rebuild_k, dim=1).indices
+        self.drop_seed.fill_(int(torch.randint(0, 2**62, ())))
+        self._forget_graphs()
+
+    def _generated(self, m: str) -> Tensor:
+        buf: Tensor = getattr(self, f"generated_{m}")
+        return buf
+
+    def _forget_graphs(self) -> None:
+        self._modal_graphs = None
+
+    def modal_graphs(self) -> list[Tensor]:
+        """G_m = dropout(N(generated edges + I)), sparse [U + I, U + I], in modality order."""
+        if self._modal_graphs is None:
+            self._modal_graphs = [self._build_modal_graph(j, m) for j, m in enumerate(self.names)]
+        return self._modal_graphs
+
+    def _build_modal_graph(self, j: int, m: str) -> Tensor:
+        n = self.n_users + self.n_items
+        device = self._adjacency().device
+        gen = self._generated(m)
+        if bool((gen < 0).any()):
+            eye = torch.arange(n, device=device)
+            ones = torch.ones(n, device=device)
+            return torch.sparse_coo_tensor(torch.stack([eye, eye]), ones, (n, n)).coalesce()
+        users = np.repeat(np.arange(self.n_users), self.rebuild_k)
+        items = gen.reshape(-1).cpu().numpy()
+        graph = bipartite_adjacency(users, items, self.n_users, self.n_items, self_loops=True)
+        return edge_dropout(graph, self.cfg.diffmm.keep_rate, int(self.drop_seed) + j).to(device)
+
+    def _adjacency(self) -> Tensor:
+        _ = self.graphs  # raises ModelNotReady before prepare
+        assert self._adj is not None
+        return self._adj
+
+    # -- recommender ---------------------------------------------------------------------------
+    def _layers_sum(self, x: Tensor) -> Tensor:
+        """sum_{l=0..L} A^l x."""
+        total, layer = x, x
+        for _ in range(self.cfg.n_layers):
+            layer = torch.sparse.mm(self._adjacency(), layer)
+            total = total + layer
+        return total
+
+    def forward_views(self) -> tuple[Tensor, Tensor, list[Tensor]]:
+        """(users [U, d], items [I, d], per modality the feature-side nodes [E_u; norm f_m])."""
+        adj, graphs = self._adjacency(), self.modal_graphs()
+        dc = self.cfg.diffmm
+        users_e, items_e = self.user_table.weight, self.item_table.weight
+        ego = torch.cat([users_e, items_e])  # [U + I, d]
+        feat_nodes = [
+            torch.cat([users_e, F.normalize(self.modal_features(m), dim=1)]) for m in self.names
+        ]
+        weights = torch.softmax(self.modal_logits, 0)
+        fused = torch.zeros_like(ego)
+        for j, nodes in enumerate(feat_nodes):
+            z = torch.sparse.mm(adj, nodes)  # [U + I, d]
+            z = z + torch.sparse.mm(adj, torch.cat([z[: self.n_users], items_e]))
+            z = z + dc.modal_graph_weight * torch.sparse.mm(graphs[j], ego)
+            fused = fused + weights[j] * z
+        out = self._layers_sum(fused) + dc.ris_lambda * F.normalize(fused, dim=1)
+        return out[: self.n_users], out[self.n_users :], feat_nodes
+
+    def propagate(self) -> tuple[Tensor, Tensor]:
+        users, items, _ = self.forward_views()
+        return users, items
+
+    def loss(self, batch: Batch) -> dict[str, Tensor]:
+        users, items, feat_nodes = self.forward_views()
+        terms = {"bpr": bpr_terms(users, items, batch, 0.0)["bpr"]}
+        tables = self.user_table.weight.pow(2).sum() + self.item_table.weight.pow(2).sum()
+        terms["reg"] = self.cfg.reg * tables
+        terms["ssl"] = self.cfg.diffmm.ssl_weight * self._ssl(users, items, feat_nodes, batch)
+        return terms
+
+    def _ssl(self, users: Tensor, items: Tensor, feat_nodes: list[Tensor], batch: Batch) -> Tensor:
+        """Cross-modal InfoNCE on the batch's users and positive items (DiffMM's contrastLoss)."""
+        dc = self.cfg.diffmm
+        graphs = self.modal_graphs()
+        views = [
+            self._layers_sum(torch.sparse.mm(g, x)) for g, x in zip(graphs, feat_nodes, strict=True)
+        ]
+        split = [(v[: self.n_users], v[self.n_users :]) for v in views]
+        if dc.cl_method == 0 and len(split) >= 2:
+            pairs = list(combinations(split, 2))
+        else:
+            pairs = [(view, (users, items)) for view in split]
+        pools = (batch.users, batch.pos_items)
+        total = torch.zeros((), device=users.device)
+        for first, second in pairs:
+            for side in (0, 1):
+                total = total + contrast(
+                    first[side], second[side], pools[side], dc.ssl_temperature, dc.ssl_all_nodes
+                )
+        return total
+
+
+def contrast(a: Tensor, b: Tensor, nodes: Tensor, tau: float, all_nodes: bool) -> Tensor:
+    """mean over `nodes` of -log e^{s(a_i, b_i)/tau} / sum_j e^{s(a_i, b_j)/tau}, s = cosine;
+    j runs over every node (`all_nodes`) or over the distinct `nodes` (in-batch)."""
+    anchors = F.normalize(a[nodes], dim=1)  # [B, d]
+    positives = F.normalize(b[nodes], dim=1)
+    pool = b if all_nodes else b[torch.unique(nodes)]
+    logits = anchors @ F.normalize(pool, dim=1).T / tau  # [B, P]
+    return (torch.logsumexp(logits, dim=1) - (anchors * positives).sum(1) / tau).mean()
+
+
+def edge_dropout(graph: Tensor, keep_rate: float, seed: int) -> Tensor:
+    """Keep each stored entry with probability keep_rate, rescaled by 1 / keep_rate (seeded)."""
+    if keep_rate >= 1.0:
+        return graph
+    generator = torch.Generator().manual_seed(seed)
+    values = graph.values()
+    keep = torch.rand(len(values), generator=generator) < keep_rate
+    index = graph.indices()[:, keep]
+    return torch.sparse_coo_tensor(index, values[keep] / keep_rate, graph.shape).coalesce()

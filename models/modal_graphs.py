@@ -1,0 +1,123 @@
+"""What LATTICE and MICRO share: feature checks, the LightGCN backbone, learned kNN graphs."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+from torch import Tensor, nn
+
+from models.base import TrainGraphs
+from models.knn import Edges, cosine_topk, knn_edges
+
+
+def check_features(graphs: TrainGraphs, modal_dims: dict[str, int]) -> dict[str, Tensor]:
+    """The frozen features of each modality the model was built for, checked: {name: [I, d_m]}."""
+    out: dict[str, Tensor] = {}
+    for name, dim in sorted(modal_dims.items()):
+        x = graphs.features.get(name)
+        if x is None:
+            raise ValueError(f"graphs carry no {name!r} features")
+        if x.ndim != 2 or x.shape[0] != graphs.n_items or x.shape[1] != dim:
+            raise ValueError(
+                f"{name!r} features must be [{graphs.n_items}, {dim}], got {list(x.shape)}"
+            )
+        out[name] = x.detach().float()  # frozen: never a parameter (inductive serving)
+    return out
+
+
+def require_modalities(name: str, modal_dims: dict[str, int]) -> None:
+    if not modal_dims:
+        raise ValueError(f"{name} needs at least one item modality")
+
+
+def lightgcn_mean(adj: Tensor, ego: Tensor, n_layers: int) -> Tensor:
+    """LightGCN: mean of A^l ego for l = 0..L: [N, d]."""
+    total = ego
+    layer = ego
+    for _ in range(n_layers):
+        layer = torch.sparse.mm(adj, layer)
+        total = total + layer
+    return total / (n_layers + 1)
+
+
+def propagate_items(graph: Tensor, table: Tensor, n_layers: int) -> Tensor:
+    """H = A^L E over an item graph, no weights (LATTICE/MICRO item convolution): [I, d]."""
+    h = table
+    for _ in range(n_layers):
+        h = torch.sparse.mm(graph, h)
+    return h
+
+
+class ModalKnnGraphs(nn.Module):
+    """Per modality m: a frozen graph N(kNN(cos x^m)) and a learned one over h^m = W_m x^m + b.
+
+    The learned graph's neighbour lists live in buffers (`knn_<m>`, [I, k]) so that a restored
+    state_dict restores the graph with them; its edge weights are the cosines of h^m,
+    differentiable in W_m. `refresh` re-selects neighbours from the current W_m (per epoch).
+    """
+
+    def __init__(
+        self, modal_dims: dict[str, int], n_items: int, k: int, embed_dim: int, chunk: int
+    ) -> None:
+        super().__init__()
+        self.names = sorted(modal_dims)
+        self.k = min(k, n_items)
+        self.chunk = chunk
+        self.proj = nn.ModuleDict({m: nn.Linear(modal_dims[m], embed_dim) for m in self.names})
+        for m in self.names:
+            self.register_buffer(f"knn_{m}", torch.full((n_items, self.k), -1, dtype=torch.int64))
+        self._features: dict[str, Tensor] = {}
+        self.frozen: dict[str, Edges] = {}
+
+    def prepare(self, features: dict[str, Tensor]) -> None:
+        self._features = {m: features[m] for m in self.names}
+        with torch.no_grad():
+            self.frozen = {m: knn_edges(x, self.k, self.chunk) for m, x in self._features.items()}
+
+    def indices(self, m: str) -> Tensor:
+        buf: Tensor = getattr(self, f"knn_{m}")
+        return buf
+
+    @property
+    def selected(self) -> bool:
+        return all(bool((self.indices(m) >= 0).all()) for m in self.names)
+
+    @torch.no_grad()
+    def refresh(self) -> None:
+        """Re-select each item's k nearest neighbours in the learned space."""
+        for m in self.names:
+            h = self.proj[m](self._features[m])  # [I, embed_dim]
+            self.indices(m).copy_(cosine_topk(h, self.k, self.chunk))
+
+    def learned(self, m: str, normalize: bool) -> Edges:
+        """kNN(cos h^m) on the stored neighbour lists, weights with gradients."""
+        if not self.selected:
+            self.refresh()
+        h = self.proj[m](self._features[m])  # [I, embed_dim]
+        return knn_edges(h, self.k, indices=self.indices(m), normalize=normalize)
+
+
+class EpochGraphCache:
+    """LATTICE's schedule (MODELS.md 1.1.7): the first training batch after `invalidate` builds
+    the item graphs with gradients (so W_m and the modality weights learn once per epoch); later
+    batches and evaluation reuse them detached."""
+
+    def __init__(self) -> None:
+        self._cached: list[Tensor] | None = None
+        self._grad_pending = True
+
+    def invalidate(self, with_grad: bool = True) -> None:
+        self._cached = None
+        self._grad_pending = with_grad
+
+    def get(self, build: Callable[[], list[Tensor]], training: bool) -> list[Tensor]:
+        if training and torch.is_grad_enabled() and self._grad_pending:
+            graphs = build()
+            self._cached = [g.detach() for g in graphs]
+            self._grad_pending = False
+            return graphs
+        if self._cached is None:
+            with torch.no_grad():
+                self._cached = build()
+        return self._cached
