@@ -95,10 +95,11 @@ def per_user_metrics(
     for start in range(0, len(evaluated), chunk_size):
         chunk = evaluated[start : start + chunk_size]  # [b]
         with torch.no_grad():
-            scores = score(chunk, cand).float().cpu()  # [b, c]
+            scores = score(chunk, cand).float()  # [b, c], on the embeddings' device
             _mask(scores, excl_c[chunk])
             top_scores, top = torch.topk(scores, k_max, dim=1)  # [b, k_max]
-        hits = _hits(truth_c[chunk], top.numpy()) & np.isfinite(top_scores.numpy())  # [b, k_max]
+        finite = torch.isfinite(top_scores).cpu().numpy()
+        hits = _hits(truth_c[chunk], top.cpu().numpy()) & finite  # [b, k_max]
         n_t = n_truth[chunk].astype(np.float64)  # [b]
         for j, k in enumerate(ks):
             kk = min(k, k_max)
@@ -203,7 +204,10 @@ def _mask(scores: Tensor, excluded: sp.csr_matrix) -> None:
     if excluded.nnz == 0:
         return
     rows = np.repeat(np.arange(excluded.shape[0]), np.diff(excluded.indptr))
-    scores[torch.from_numpy(rows), torch.from_numpy(excluded.indices.astype(np.int64))] = -np.inf
+    cols = excluded.indices.astype(np.int64)
+    scores[
+        torch.from_numpy(rows).to(scores.device), torch.from_numpy(cols).to(scores.device)
+    ] = -np.inf
 
 
 def _hits(truth: sp.csr_matrix, top: np.ndarray) -> np.ndarray:
