@@ -20,8 +20,15 @@ def track(scale: float, n_users: int) -> dict[str, float]:
     return out
 
 
-def fake_run(root: Path, model: str, scale: float, seconds: float, cold: bool = True) -> Path:
-    run = root / model
+def fake_run(
+    root: Path,
+    model: str,
+    scale: float,
+    seconds: float,
+    cold: bool = True,
+    dataset: str = "amazon_beauty",
+) -> Path:
+    run = root / f"{model}_{dataset}"
     run.mkdir(parents=True)
     users = {"warm": 1000, "sparse": 412, "active": 37, "cold_only": 250, "cold_all": 250}
     tracks = {t: track(scale * (2 if t == "active" else 1), users[t]) for t in TRACKS}
@@ -29,7 +36,7 @@ def fake_run(root: Path, model: str, scale: float, seconds: float, cold: bool = 
         tracks = {t: v for t, v in tracks.items() if not t.startswith("cold")}
     metrics = {
         "model": model,
-        "dataset": "amazon_beauty",
+        "dataset": dataset,
         "test": tracks,
         "valid": tracks,
         "random": {"test": {t: track(0.1, v["n_users"]) for t, v in tracks.items()}},
@@ -100,6 +107,21 @@ def test_results_below_random_are_flagged(tmp_path: Path) -> None:
     assert "| | R@20 | 0.20% ⚠️ | 0.20% | LightGCN |" in text
     assert "(random 0.20%) ⚠️" in text
     assert "| LightGCN | Amazon Beauty | 22 | 12 | 5.00 s | 0.23 s |" in text
+
+
+def test_several_datasets_split_the_wins(tmp_path: Path) -> None:
+    runs = [
+        fake_run(tmp_path, "lightgcn", 2.0, 100.0, dataset="beauty"),
+        fake_run(tmp_path, "micro", 3.0, 90.0, dataset="beauty"),
+        fake_run(tmp_path, "lightgcn", 4.0, 50.0, dataset="clothing"),
+        fake_run(tmp_path, "micro", 1.0, 60.0, dataset="clothing"),
+    ]
+    text = write_report(runs, tmp_path / "out").read_text()
+    assert "| **Beauty** | R@10 | 2.00% | **3.00%** | 0.10% | MICRO |" in text
+    assert "| **Clothing** | R@10 | **4.00%** | 1.00% | 0.10% | LightGCN |" in text
+    assert "| **Warm Recall** | Mixed |" in text
+    assert "| **Training Speed** | Mixed |" in text
+    assert (tmp_path / "out" / "recall_clothing.png").exists()
 
 
 def test_bad_runs_are_refused(tmp_path: Path) -> None:
