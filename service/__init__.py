@@ -1,0 +1,1 @@
+"""coldrec's online service: a FastAPI app that serves a trained bundle and registers new items."""

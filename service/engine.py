@@ -1,0 +1,296 @@
+"""The engine: registrations, recommendations and interactions over the bundle, index and Redis.
+
+Unknown users (no bundle embedding, no online interactions) get the fallback: the items ranked
+for the mean of all trained user embeddings, i.e. what appeals to the average user, with
+`source: "fallback"`. A user known only through online interactions is the mean of the
+embeddings of the items they interacted with (`source: "interactions"`).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from dataclasses import dataclass
+
+import numpy as np
+
+from models.idmap import IdMap
+from service.batcher import SearchBatcher
+from service.bundle import Bundle
+from service.errors import InvalidRequest, UnknownItem
+from service.features import Featurizer, check_features
+from service.index import Catalogue, Hit, Kind, KindIndex, Pool, Query
+from service.metrics import Metrics
+from service.search import make_backend, resolve_device
+from service.settings import Settings
+from service.store import ItemRecord, Store
+
+
+@dataclass
+class NewItem:
+    """A registration as the engine takes it: features by modality, or raw text."""
+
+    item_id: str
+    features: dict[str, list[float]] | None = None
+    text: str | None = None
+
+
+@dataclass(frozen=True)
+class Scored:
+    item_id: str
+    score: float
+    cold: bool
+
+
+@dataclass(frozen=True)
+class Recommendations:
+    user_id: str
+    source: str  # "user" | "interactions" | "fallback"
+    pool: Pool
+    items: list[Scored]
+
+
+@dataclass(frozen=True)
+class ItemView:
+    item_id: str
+    kind: Kind
+    source: str  # "bundle" | "features" | "text"
+    modalities: list[str]
+    registered_at: float | None
+
+
+def build_catalogue(bundle: Bundle, settings: Settings) -> Catalogue:
+    """The warm items of the bundle in an index of the configured type and device."""
+    dim = bundle.manifest.dim
+    device = resolve_device(settings.index_device)
+    kinds = []
+    for kind in ("warm", "cold"):
+        backend = make_backend(
+            settings.index_type, device, dim, bundle.items, settings.ivf_nlist, settings.ivf_nprobe
+        )
+        kinds.append(KindIndex(kind, dim, backend, settings.compact_after))  # type: ignore[arg-type]
+    catalogue = Catalogue(kinds[0], kinds[1])
+    catalogue.upsert(np.arange(bundle.manifest.n_items, dtype=np.int64), bundle.items, "warm")
+    return catalogue
+
+
+class Engine:
+    """Everything a route does, with typed errors; Redis is written before the index."""
+
+    def __init__(
+        self,
+        bundle: Bundle,
+        catalogue: Catalogue,
+        store: Store,
+        featurizer: Featurizer,
+        metrics: Metrics,
+        settings: Settings,
+    ) -> None:
+        self.bundle = bundle
+        self.catalogue = catalogue
+        self.store = store
+        self.featurizer = featurizer
+        self.metrics = metrics
+        self.settings = settings
+        self.origin = uuid.uuid4().hex  # this replica, so it skips its own stream events
+        self.item_ids = IdMap(bundle.item_ids.ids)  # bundle rows first; new items appended
+        self.online_seen: dict[str, set[int]] = {}
+        self._lock = threading.Lock()  # guards item_ids and online_seen
+        users = bundle.users if len(bundle.users) else bundle.items
+        self.mean_user = users.mean(axis=0).astype(np.float32)  # [dim], the fallback user
+        self.batcher = SearchBatcher(self._search, settings.max_search_batch)
+
+    def _search(self, queries: list[Query]) -> list[list[Hit]]:
+        self.metrics.search_batch.observe(len(queries))
+        return self.catalogue.search(queries)
+
+    # -- items ---------------------------------------------------------------------------------
+    def register(self, items: list[NewItem], received_at: float) -> list[ItemView]:
+        """Validate, project, write to Redis, then index: the items are servable on return."""
+        ids = [it.item_id for it in items]
+        if len(set(ids)) != len(ids):
+            raise InvalidRequest("a batch names the same item id twice")
+        records = [self._record(it, received_at) for it in items]
+        embeddings = self.featurizer.embed(records)  # [n, dim]
+        self.store.save_items(records, embeddings, self.bundle.digest, self.origin)
+        with self._lock:
+            internal = np.asarray([self.item_ids.add(i) for i in ids], dtype=np.int64)
+        self.catalogue.upsert(internal, embeddings, "cold")
+        self.metrics.registered.inc(len(items))
+        self.metrics.servable_latency.labels("local").observe(time.time() - received_at)
+        return [self._view(rec) for rec in records]
+
+    def _record(self, item: NewItem, now: float) -> ItemRecord:
+        if (item.features is None) == (item.text is None):
+            raise InvalidRequest(f"item {item.item_id!r}: give either features or text")
+        if item.text is not None:
+            self.featurizer.check_text(item.item_id, item.text)
+            return ItemRecord(item.item_id, text=item.text, registered_at=now)
+        feats = check_features(item.item_id, item.features or {}, self.featurizer.modal_dims)
+        return ItemRecord(item.item_id, features=feats, registered_at=now)
+
+    @staticmethod
+    def _view(rec: ItemRecord) -> ItemView:
+        source = "text" if rec.text is not None and not rec.features else "features"
+        mods = ["text"] if source == "text" else sorted(rec.features)
+        return ItemView(rec.item_id, "cold", source, mods, rec.registered_at)
+
+    def get_item(self, item_id: str) -> ItemView:
+        kind = self._kind(item_id)
+        if kind == "warm":
+            return ItemView(item_id, "warm", "bundle", list(self.bundle.manifest.modalities), None)
+        rec = self.store.load_item(item_id)
+        if rec is None:
+            raise UnknownItem(f"item {item_id!r} has no record in Redis")
+        return self._view(rec)
+
+    def delete_item(self, item_id: str) -> None:
+        """Retire an item (bundle or registered): it is never recommended again."""
+        self._kind(item_id)
+        self.store.retire(item_id, self.bundle.digest, self.origin)
+        self.catalogue.remove(self.item_ids.index(item_id))
+        self.metrics.retired.inc()
+
+    def _kind(self, item_id: str) -> Kind:
+        internal = self.item_ids.get(item_id)
+        kind = None if internal is None else self.catalogue.kind_of(internal)
+        if kind is None:
+            raise UnknownItem(f"no servable item {item_id!r}")
+        return kind
+
+    # -- recommendations -----------------------------------------------------------------------
+    def user_vector(self, user_id: str) -> tuple[np.ndarray, str, np.ndarray]:
+        """(embedding [dim], source, excluded internal item ids) for `user_id`."""
+        row = self.bundle.user_ids.get(user_id)
+        with self._lock:
+            online = sorted(self.online_seen.get(user_id, ()))
+        trained = self.bundle.seen(row) if row is not None else np.zeros(0, np.int64)
+        exclude = np.union1d(trained, np.asarray(online, dtype=np.int64))
+        if row is not None:
+            return self.bundle.users[row], "user", exclude
+        if online:
+            vectors = self.catalogue.vectors(online)  # [m, dim]
+            if len(vectors):
+                return vectors.mean(axis=0).astype(np.float32), "interactions", exclude
+        return self.mean_user, "fallback", exclude
+
+    def recommend(self, user_id: str, k: int, pool: Pool) -> Recommendations:
+        vector, source, exclude = self.user_vector(user_id)
+        hits = self.batcher.search(Query(vector, k, pool, exclude))
+        names = self.item_ids.externals(h.item for h in hits)
+        items = [
+            Scored(name, h.score, h.kind == "cold") for name, h in zip(names, hits, strict=True)
+        ]
+        for kind in ("warm", "cold"):
+            n = sum(1 for h in hits if h.kind == kind)
+            if n:
+                self.metrics.recommended.labels(kind).inc(n)
+        self._remember(user_id, names)
+        return Recommendations(user_id, source, pool, items)
+
+    def _remember(self, user_id: str, names: list[str]) -> None:
+        s = self.settings
+        try:  # recommendations keep coming from memory when Redis is away (counted as an error)
+            self.store.remember_recommendations(
+                user_id, names, time.time(), s.recent_recs, s.recent_ttl_s
+            )
+        except Exception:  # noqa: BLE001 - StoreUnavailable already counted by the store
+            pass
+
+    # -- interactions --------------------------------------------------------------------------
+    def interact(self, pairs: list[tuple[str, str]]) -> list[tuple[str, str, bool, Kind | None]]:
+        """Record (user, item) pairs; returns (user, item, hit, kind) for each."""
+        internal = []
+        for _, item_id in pairs:
+            idx = self.item_ids.get(item_id)
+            if idx is None:
+                raise UnknownItem(f"interaction with unknown item {item_id!r}")
+            internal.append(idx)
+        hits = self.store.record_interactions(pairs, self.origin, time.time())
+        out = []
+        for (user, item_id), idx, hit in zip(pairs, internal, hits, strict=True):
+            self._add_seen(user, idx)
+            kind = self.catalogue.kind_of(idx)
+            self.metrics.interactions.labels(kind or "retired").inc()
+            if hit and kind is not None:
+                self.metrics.hits.labels(kind).inc()
+            out.append((user, item_id, hit, kind))
+        return out
+
+    def _add_seen(self, user: str, item: int) -> None:
+        with self._lock:
+            self.online_seen.setdefault(user, set()).add(item)
+
+    # -- replay and replication ----------------------------------------------------------------
+    def replay(self) -> None:
+        """Rebuild what happened after training from Redis: retirements, items, interactions."""
+        for item_id in self.store.retired_ids():
+            idx = self.item_ids.get(item_id)
+            if idx is not None:
+                self.catalogue.remove(idx)
+        for records, cached in _chunks(
+            self.store.iter_items(self.store.registered_ids(), self.bundle.digest)
+        ):
+            todo = [i for i, c in enumerate(cached) if c is None]
+            embs = np.zeros((len(records), self.bundle.manifest.dim), dtype=np.float32)
+            for i, c in enumerate(cached):
+                if c is not None:
+                    embs[i] = c
+            if todo:
+                embs[todo] = self.featurizer.embed([records[i] for i in todo])
+            with self._lock:
+                ids = np.asarray([self.item_ids.add(r.item_id) for r in records], np.int64)
+            self.catalogue.upsert(ids, embs, "cold")
+        for user, items in self.store.load_seen().items():
+            for item_id in items:
+                idx = self.item_ids.get(item_id)
+                if idx is not None:
+                    self._add_seen(user, idx)
+
+    def apply_event(self, fields: dict[bytes, bytes]) -> None:
+        """Apply one stream event written by another replica."""
+        if fields.get(b"origin", b"").decode() == self.origin:
+            return
+        kind = fields.get(b"type", b"").decode()
+        item_id = fields.get(b"id", b"").decode()
+        if kind == "item":
+            self._apply_item(item_id, fields)
+        elif kind == "retire":
+            idx = self.item_ids.get(item_id)
+            if idx is not None:
+                self.catalogue.remove(idx)
+        elif kind == "interaction":
+            idx = self.item_ids.get(item_id)
+            if idx is not None:
+                self._add_seen(fields.get(b"user", b"").decode(), idx)
+
+    def _apply_item(self, item_id: str, fields: dict[bytes, bytes]) -> None:
+        emb = fields.get(b"emb")
+        if fields.get(b"digest", b"").decode() == self.bundle.digest and emb:
+            vector = np.frombuffer(emb, dtype="<f4").astype(np.float32)[None, :]  # [1, dim]
+        else:  # another bundle projected it: re-project the raw features with ours
+            rec = self.store.load_item(item_id)
+            if rec is None:
+                return  # retired since; its retire event follows
+            vector = self.featurizer.embed([rec])
+        with self._lock:
+            idx = self.item_ids.add(item_id)
+        self.catalogue.upsert(np.asarray([idx], np.int64), vector, "cold")
+        sent = float(fields.get(b"ts", b"0"))
+        if sent > 0:
+            self.metrics.servable_latency.labels("stream").observe(max(0.0, time.time() - sent))
+
+
+def _chunks(pairs, size: int = 500):  # type: ignore[no-untyped-def]
+    """Group (record, cached embedding) pairs into lists of `size`."""
+    records: list[ItemRecord] = []
+    cached: list[np.ndarray | None] = []
+    for rec, emb in pairs:
+        records.append(rec)
+        cached.append(emb)
+        if len(records) == size:
+            yield records, cached
+            records, cached = [], []
+    if records:
+        yield records, cached

@@ -1,0 +1,35 @@
+"""Typed domain errors of the service; `problems.py` maps each class to an HTTP problem."""
+
+from __future__ import annotations
+
+
+class ServiceError(Exception):
+    """Base class: every error the service raises on purpose. The message is the client's detail."""
+
+
+class BundleError(ServiceError):
+    """The bundle is missing, altered, or of a format this service cannot read."""
+
+
+class InvalidFeatures(ServiceError):
+    """Item features with a wrong modality, a wrong dimension or non-finite values."""
+
+
+class InvalidRequest(ServiceError):
+    """A request that is well-formed JSON but asks for something the service cannot do."""
+
+
+class UnknownItem(ServiceError):
+    """An item id that is neither in the bundle nor registered (or that was retired)."""
+
+
+class ModelNotReady(ServiceError):
+    """The service has not finished loading, or the part of the model a request needs is absent."""
+
+
+class StoreUnavailable(ServiceError):
+    """Redis did not answer, so nothing was written."""
+
+
+class IndexUnavailable(ServiceError):
+    """The requested index device or type cannot be built (e.g. `gpu` without a GPU)."""

@@ -1,0 +1,46 @@
+"""Every Redis key the service uses, in one place (STYLE.md habit 6)."""
+
+from __future__ import annotations
+
+
+class Keys:
+    """Key names under one namespace prefix, so several deployments can share a Redis."""
+
+    def __init__(self, namespace: str = "coldrec") -> None:
+        self.ns = namespace
+
+    def item(self, item_id: str) -> str:
+        """HASH: a registered item's raw features (`f:<modality>` float32 bytes, or `text`)."""
+        return f"{self.ns}:item:{item_id}"
+
+    @property
+    def items(self) -> str:
+        """SET: ids of every registered (online) item."""
+        return f"{self.ns}:items"
+
+    @property
+    def retired(self) -> str:
+        """SET: ids of retired items, bundle items included."""
+        return f"{self.ns}:retired"
+
+    def embeddings(self, bundle_digest: str) -> str:
+        """HASH: item id -> float32 embedding bytes as projected by the bundle with this digest."""
+        return f"{self.ns}:emb:{bundle_digest}"
+
+    @property
+    def users(self) -> str:
+        """SET: users with online interactions."""
+        return f"{self.ns}:users"
+
+    def seen(self, user_id: str) -> str:
+        """SET: items the user interacted with online."""
+        return f"{self.ns}:seen:{user_id}"
+
+    def recent(self, user_id: str) -> str:
+        """ZSET: items recently recommended to the user, scored by time (for hit counting)."""
+        return f"{self.ns}:recent:{user_id}"
+
+    @property
+    def events(self) -> str:
+        """STREAM: item upserts, retirements and interactions, followed by every replica."""
+        return f"{self.ns}:events"

@@ -1,0 +1,66 @@
+"""Prometheus metrics (`coldrec_` prefix), on a registry of the app's own (no global state)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0)
+
+
+class Metrics:
+    """Every metric the service exports. One instance per app, built in the lifespan."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        r = self.registry
+        self.recommended = Counter(
+            "coldrec_recommended_items", "Items returned in recommendations", ["kind"], registry=r
+        )
+        self.hits = Counter(
+            "coldrec_hits",
+            "Interactions on items recently recommended to the same user",
+            ["kind"],
+            registry=r,
+        )
+        self.interactions = Counter(
+            "coldrec_interactions", "Interactions recorded", ["kind"], registry=r
+        )
+        self.registered = Counter("coldrec_items_registered", "Items registered", registry=r)
+        self.retired = Counter("coldrec_items_retired", "Items retired", registry=r)
+        self.request_latency = Histogram(
+            "coldrec_request_latency_seconds",
+            "Request latency by route",
+            ["method", "route"],
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.servable_latency = Histogram(
+            "coldrec_registration_to_servable_seconds",
+            "From a registration's arrival to its item being searchable on this replica",
+            ["path"],  # local: the replica that took the write; stream: a follower
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.index_items = Gauge("coldrec_index_items", "Items in the index", ["kind"], registry=r)
+        self.problems = Counter(
+            "coldrec_problems", "Problem responses by problem type", ["type"], registry=r
+        )
+        self.redis_errors = Counter(
+            "coldrec_redis_errors", "Failed Redis operations", ["op"], registry=r
+        )
+        self.search_batch = Histogram(
+            "coldrec_search_batch_size",
+            "Recommendation queries per batched search",
+            buckets=(1, 2, 4, 8, 16, 32, 64, 128),
+            registry=r,
+        )
+
+    def track_index(self, sizes: Callable[[], dict[str, int]]) -> None:
+        """Read the index size at scrape time."""
+        for kind in ("warm", "cold"):
+            self.index_items.labels(kind).set_function(lambda kind=kind: sizes()[kind])
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)

@@ -1,0 +1,108 @@
+"""application/problem+json (RFC 9457): one table from exception class to status and type."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from service.errors import (
+    BundleError,
+    IndexUnavailable,
+    InvalidFeatures,
+    InvalidRequest,
+    ModelNotReady,
+    ServiceError,
+    StoreUnavailable,
+    UnknownItem,
+)
+
+log = logging.getLogger(__name__)
+MEDIA_TYPE = "application/problem+json"
+TYPE_BASE = "/problems/"
+
+# exception class -> (HTTP status, type slug, title). The most specific class wins (MRO order).
+PROBLEMS: dict[type[Exception], tuple[int, str, str]] = {
+    InvalidRequest: (400, "invalid-request", "Invalid request"),
+    UnknownItem: (404, "unknown-item", "Unknown item"),
+    InvalidFeatures: (422, "invalid-features", "Invalid item features"),
+    StoreUnavailable: (503, "store-unavailable", "Redis is unavailable"),
+    ModelNotReady: (503, "not-ready", "The service is not ready"),
+    BundleError: (503, "bundle-error", "The bundle cannot be served"),
+    IndexUnavailable: (503, "index-unavailable", "The index cannot be built"),
+    ServiceError: (500, "service-error", "Service error"),
+}
+HTTP_SLUGS = {404: "not-found", 405: "method-not-allowed", 413: "too-large", 401: "unauthorized"}
+
+
+def problem_for(exc: Exception) -> tuple[int, str, str]:
+    for cls in type(exc).__mro__:
+        if cls in PROBLEMS:
+            return PROBLEMS[cls]
+    return 500, "internal-error", "Internal server error"
+
+
+def problem_response(
+    request: Request, status: int, slug: str, title: str, detail: str, **extra: Any
+) -> JSONResponse:
+    """The one writer of problem documents; also counts them by type."""
+    metrics = getattr(request.app.state, "metrics", None)
+    if metrics is not None:
+        metrics.problems.labels(slug).inc()
+    body = {
+        "type": TYPE_BASE + slug,
+        "title": title,
+        "status": status,
+        "detail": detail,
+        "instance": request.url.path,
+        **extra,
+    }
+    headers = {"Retry-After": "1"} if status == 503 else None
+    return JSONResponse(body, status_code=status, media_type=MEDIA_TYPE, headers=headers)
+
+
+async def _service_error(request: Request, exc: Exception) -> JSONResponse:
+    status, slug, title = problem_for(exc)
+    return problem_response(request, status, slug, title, str(exc) or title)
+
+
+async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    errors = [
+        {
+            "loc": [str(p) for p in e.get("loc", ())],
+            "msg": str(e.get("msg", "")),
+            "type": str(e.get("type", "")),
+        }
+        for e in exc.errors()[:20]
+    ]
+    detail = "; ".join(f"{'.'.join(e['loc'])}: {e['msg']}" for e in errors[:5])  # type: ignore[arg-type]
+    return problem_response(
+        request, 422, "validation-error", "Request validation failed", detail, errors=errors
+    )
+
+
+async def _http_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    slug = HTTP_SLUGS.get(exc.status_code, "http-error")
+    title = slug.replace("-", " ").capitalize()
+    return problem_response(request, exc.status_code, slug, title, str(exc.detail))
+
+
+async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+    log.error("unhandled error on %s", request.url.path, exc_info=exc)
+    return problem_response(
+        request, 500, "internal-error", "Internal server error", "an unexpected error was logged"
+    )
+
+
+def install(app: FastAPI) -> None:
+    """Register the handlers: domain errors, validation, HTTP errors, anything else."""
+    app.add_exception_handler(ServiceError, _service_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(Exception, _unexpected)

@@ -1,0 +1,58 @@
+"""POST /items (register, upsert), GET /items/{id}, DELETE /items/{id}."""
+
+from __future__ import annotations
+
+import time
+from typing import Annotated
+
+from fastapi import APIRouter, Body, Path, Response
+
+from service.deps import EngineDep, SettingsDep
+from service.engine import ItemView, NewItem
+from service.errors import InvalidRequest
+from service.schemas import PROBLEM_RESPONSES, ItemBatchIn, ItemIn, ItemOut, ItemsOut
+
+router = APIRouter(tags=["items"], responses=PROBLEM_RESPONSES)
+PathId = Annotated[str, Path(min_length=1, max_length=256)]
+
+
+def _out(view: ItemView) -> ItemOut:
+    return ItemOut(
+        id=view.item_id,
+        kind=view.kind,
+        cold=view.kind == "cold",
+        source=view.source,  # type: ignore[arg-type]
+        modalities=view.modalities,
+        registered_at=view.registered_at,
+    )
+
+
+@router.post("/items", status_code=201, response_model=ItemsOut)
+def register_items(
+    engine: EngineDep,
+    settings: SettingsDep,
+    body: Annotated[ItemIn | ItemBatchIn, Body()],
+) -> ItemsOut:
+    """Register one item or a batch (upsert by id). Each is projected into the embedding space
+    and is recommendable as soon as this answers."""
+    received = time.time()
+    items = body.items if isinstance(body, ItemBatchIn) else [body]
+    if len(items) > settings.max_batch:
+        raise InvalidRequest(
+            f"{len(items)} items in one request; the limit is {settings.max_batch}"
+        )
+    new = [NewItem(it.id, it.features, it.text) for it in items]
+    return ItemsOut(items=[_out(v) for v in engine.register(new, received)])
+
+
+@router.get("/items/{item_id}", response_model=ItemOut)
+def get_item(engine: EngineDep, item_id: PathId) -> ItemOut:
+    """A servable item: warm (trained, from the bundle) or cold (registered online)."""
+    return _out(engine.get_item(item_id))
+
+
+@router.delete("/items/{item_id}", status_code=204)
+def delete_item(engine: EngineDep, item_id: PathId) -> Response:
+    """Retire an item: it is never recommended again (until registered anew)."""
+    engine.delete_item(item_id)
+    return Response(status_code=204)

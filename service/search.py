@@ -1,0 +1,141 @@
+"""Search backends behind the item index: exact CPU search, FAISS IVF, FAISS on the GPU.
+
+Every backend answers "top `fetch` rows of this matrix by inner product" with labels that are
+row numbers ("slots") of the index's own storage; the index maps slots to item ids.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from typing import Any, Literal, Protocol
+
+import faiss
+import numpy as np
+import torch
+
+from service.errors import IndexUnavailable
+
+log = logging.getLogger(__name__)
+
+Device = Literal["cpu", "gpu"]
+MIN_TRAIN_PER_LIST = 39  # FAISS warns below 39 training points per IVF list
+
+
+class Backend(Protocol):
+    """A FAISS index whose labels are storage slots (appended in order, rebuilt on compaction)."""
+
+    def add(self, vectors: np.ndarray, first_slot: int) -> None: ...
+
+    def rebuild(self, vectors: np.ndarray) -> None: ...
+
+    def search(self, queries: np.ndarray, fetch: int) -> tuple[np.ndarray, np.ndarray]: ...
+
+
+def gpu_available() -> bool:
+    """Whether this faiss build has GPU support and sees a device."""
+    return hasattr(faiss, "StandardGpuResources") and faiss.get_num_gpus() > 0
+
+
+def resolve_device(setting: str) -> Device:
+    """`auto|cpu|gpu` -> the device to use; `gpu` without one is an error, not a silent CPU."""
+    if setting == "cpu":
+        return "cpu"
+    if gpu_available():
+        return "gpu"
+    if setting == "gpu":
+        raise IndexUnavailable("index_device=gpu but faiss has no GPU support or sees no device")
+    return "cpu"
+
+
+class FaissBackend:
+    """A FAISS index (IVF on CPU or GPU, or flat on GPU) holding copies of the stored rows."""
+
+    def __init__(self, index: Any, with_ids: bool) -> None:
+        self._index = index
+        self._with_ids = with_ids  # IVF takes explicit labels; a GPU flat labels by position
+
+    def add(self, vectors: np.ndarray, first_slot: int) -> None:
+        if self._with_ids:
+            slots = np.arange(first_slot, first_slot + len(vectors), dtype=np.int64)
+            self._index.add_with_ids(vectors, slots)
+        else:
+            self._index.add(vectors)
+
+    def rebuild(self, vectors: np.ndarray) -> None:
+        self._index.reset()  # an IVF keeps its trained centroids across reset
+        if len(vectors):
+            self.add(vectors, 0)
+
+    def search(self, queries: np.ndarray, fetch: int) -> tuple[np.ndarray, np.ndarray]:
+        return self._index.search(queries, fetch)  # ([b, fetch] scores, [b, fetch] slots)
+
+
+def make_backend(
+    index_type: str,
+    device: Device,
+    dim: int,
+    train: np.ndarray,
+    nlist: int = 0,
+    nprobe: int = 16,
+) -> FaissBackend | None:
+    """The backend for one kind of items; None means the exact CPU path (no copy of the rows).
+
+    `train` ([n, dim]) trains IVF centroids; with too few rows for IVF the exact path is used.
+    """
+    if index_type == "ivf":
+        ivf = _trained_ivf(dim, train, nlist, nprobe)
+        if ivf is not None:
+            if device == "gpu":  # pragma: no cover - needs a GPU build of faiss
+                res = faiss.StandardGpuResources()
+                gpu = faiss.index_cpu_to_gpu(res, 0, ivf)
+                faiss.GpuParameterSpace().set_index_parameter(gpu, "nprobe", nprobe)
+                backend = FaissBackend(gpu, with_ids=True)
+                backend._res = res  # type: ignore[attr-defined]  # keep resources alive
+                return backend
+            return FaissBackend(ivf, with_ids=True)
+    if device == "gpu":  # pragma: no cover - needs a GPU build of faiss
+        res = faiss.StandardGpuResources()
+        backend = FaissBackend(faiss.GpuIndexFlatIP(res, dim), with_ids=False)
+        backend._res = res  # type: ignore[attr-defined]
+        return backend
+    return None
+
+
+def _trained_ivf(dim: int, train: np.ndarray, nlist: int, nprobe: int) -> Any | None:
+    n = len(train)
+    if nlist <= 0:
+        nlist = max(1, int(4 * math.sqrt(max(n, 1))))
+    nlist = min(nlist, n // MIN_TRAIN_PER_LIST)
+    if nlist < 2:
+        log.warning("too few items (%d) to train an IVF index: using exact search", n)
+        return None
+    quantizer = faiss.IndexFlatIP(dim)
+    ivf = faiss.IndexIVFFlat(quantizer, dim, nlist, faiss.METRIC_INNER_PRODUCT)
+    ivf.train(np.ascontiguousarray(train, dtype=np.float32))
+    ivf.nprobe = min(nprobe, nlist)
+    ivf.own_fields = True
+    ivf._quantizer = quantizer  # type: ignore[attr-defined]  # keep the Python object alive
+    return ivf
+
+
+def exact_search(
+    vectors: np.ndarray, queries: np.ndarray, fetch: int, masks: list[np.ndarray]
+) -> tuple[np.ndarray, np.ndarray]:
+    """Exact inner-product top-`fetch` over `vectors` [n, d] for `queries` [b, d].
+
+    One query: faiss's flat kernel (memory-bound, fastest here); `masks[r]` is then ignored and the
+    caller over-fetches and filters. Several queries: one GEMM through torch, which gains from
+    batching where faiss's CPU kernel does not (DESIGN.md, measured), with `masks[r]` (slots to
+    drop for row r) set to -inf first so no over-fetch is needed.
+    """
+    if len(queries) == 1:
+        scores, slots = faiss.knn(queries, vectors, fetch, metric=faiss.METRIC_INNER_PRODUCT)
+        return scores, slots
+    with torch.no_grad():
+        s = torch.from_numpy(queries) @ torch.from_numpy(vectors).T  # [b, n]
+        for row, mask in enumerate(masks):
+            if len(mask):
+                s[row, torch.from_numpy(mask)] = -math.inf
+        top = torch.topk(s, fetch, dim=1)
+    return top.values.numpy(), top.indices.numpy()

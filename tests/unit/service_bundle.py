@@ -1,0 +1,135 @@
+"""Test helper (not a test module): write a tiny, structured bundle exactly per docs/BUNDLE.md.
+
+The checkerboard of STYLE.md: even users like even items, odd like odd. Trained embeddings and
+item features both carry the parity, and a small projector is fitted so that projected features
+land near their item's embedding: a new "even" item then ranks high for even users.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from safetensors.torch import save_file
+
+from models.config import ProjectorConfig
+from models.projection import ModalProjector
+
+
+@dataclass
+class TinyBundle:
+    path: Path
+    users: np.ndarray  # [n_users, dim]
+    items: np.ndarray  # [n_items, dim]
+    features: dict[str, np.ndarray]  # name -> [n_items, d]
+    seen: list[list[int]]
+    signal: dict[str, np.ndarray]  # name -> [d], the "even" direction of each modality
+
+    def item_features(self, parity: int, seed: int = 0, noise: float = 0.05) -> dict[str, list]:
+        """Features of a new item of `parity` (0 even, 1 odd), as a JSON-ready dict."""
+        rng = np.random.default_rng(1000 + seed)
+        sign = 1.0 if parity == 0 else -1.0
+        return {
+            name: (sign * s + noise * rng.standard_normal(len(s))).astype(np.float32).tolist()
+            for name, s in self.signal.items()
+        }
+
+
+def write_bundle(
+    root: Path,
+    n_users: int = 16,
+    n_items: int = 16,
+    dim: int = 8,
+    modal_dims: dict[str, int] | None = None,
+    seed: int = 0,
+    fit_steps: int = 300,
+    hidden: int = 32,
+) -> TinyBundle:
+    """Write manifest.json, users.npy, items.npy, ids, seen.npz, projector.safetensors, index."""
+    import faiss
+
+    modal_dims = dict(sorted((modal_dims or {"text": 12}).items()))
+    rng = np.random.default_rng(seed)
+    root.mkdir(parents=True, exist_ok=True)
+    direction = _unit(rng.standard_normal(dim))
+    sign_u = np.where(np.arange(n_users) % 2 == 0, 1.0, -1.0)[:, None]
+    sign_i = np.where(np.arange(n_items) % 2 == 0, 1.0, -1.0)[:, None]
+    users = (sign_u * direction + 0.1 * rng.standard_normal((n_users, dim))).astype(np.float32)
+    items = (sign_i * direction + 0.1 * rng.standard_normal((n_items, dim))).astype(np.float32)
+    signal = {
+        name: _unit(rng.standard_normal(d)).astype(np.float32) for name, d in modal_dims.items()
+    }
+    features = {
+        name: (sign_i * s + 0.05 * rng.standard_normal((n_items, len(s)))).astype(np.float32)
+        for name, s in signal.items()
+    }
+    seen = [
+        [i for i in range(n_items) if i % 2 == u % 2][: max(1, n_items // 4)]
+        for u in range(n_users)
+    ]
+    indptr = np.zeros(n_users + 1, dtype=np.int64)
+    indptr[1:] = np.cumsum([len(s) for s in seen])
+    indices = np.asarray([i for s in seen for i in s], dtype=np.int64)
+
+    np.save(root / "users.npy", users)
+    np.save(root / "items.npy", items)
+    (root / "user_ids.json").write_text(json.dumps([f"u{u}" for u in range(n_users)]))
+    (root / "item_ids.json").write_text(json.dumps([f"i{i}" for i in range(n_items)]))
+    np.savez(root / "seen.npz", indptr=indptr, indices=indices)
+    projector = _fit_projector(modal_dims, dim, hidden, features, items, fit_steps, seed)
+    save_file(
+        {k: v.contiguous() for k, v in projector.state_dict().items()},
+        root / "projector.safetensors",
+    )
+    index = faiss.IndexFlatIP(dim)
+    index.add(items)
+    faiss.write_index(index, str(root / "index.faiss"))
+
+    files = sorted(p.name for p in root.iterdir() if p.name != "manifest.json")
+    manifest = {
+        "format_version": 1,
+        "model": "lightgcn",
+        "dataset": "checkerboard",
+        "dim": dim,
+        "n_users": n_users,
+        "n_items": n_items,
+        "modalities": modal_dims,
+        "projector": {"hidden": hidden, "dropout": 0.0},
+        "score": "inner_product",
+        "metrics": {},
+        "created_at": "2026-11-26T23:59:00+00:00",
+        "code_version": "test",
+        "files": {name: hashlib.sha256((root / name).read_bytes()).hexdigest() for name in files},
+    }
+    (root / "manifest.json").write_text(json.dumps(manifest, indent=2))
+    return TinyBundle(root, users, items, features, seen, signal)
+
+
+def _unit(v: np.ndarray) -> np.ndarray:
+    return v / np.linalg.norm(v)
+
+
+def _fit_projector(
+    modal_dims: dict[str, int],
+    dim: int,
+    hidden: int,
+    features: dict[str, np.ndarray],
+    items: np.ndarray,
+    steps: int,
+    seed: int,
+) -> ModalProjector:
+    torch.manual_seed(seed)
+    projector = ModalProjector(modal_dims, dim, ProjectorConfig(hidden=hidden, dropout=0.0))
+    feats = {k: torch.from_numpy(v) for k, v in features.items()}
+    target = torch.from_numpy(items)
+    opt = torch.optim.Adam(projector.parameters(), lr=1e-2)
+    for _ in range(steps):
+        opt.zero_grad()
+        loss = (projector(feats) - target).pow(2).mean()
+        loss.backward()
+        opt.step()
+    return projector.eval()
