@@ -189,7 +189,9 @@ class DiffMM(RecModel):
         if bool((gen < 0).any()):
             eye = torch.arange(n, device=device)
             ones = torch.ones(n, device=device)
-            return torch.sparse_coo_tensor(torch.stack([eye, eye]), ones, (n, n)).coalesce()
+            return torch.sparse_coo_tensor(
+                torch.stack([eye, eye]), ones, (n, n), is_coalesced=True, check_invariants=False
+            )
         users = np.repeat(np.arange(self.n_users), self.rebuild_k)
         items = gen.reshape(-1).cpu().numpy()
         graph = bipartite_adjacency(users, items, self.n_users, self.n_items, self_loops=True)
@@ -280,4 +282,6 @@ def edge_dropout(graph: Tensor, keep_rate: float, seed: int) -> Tensor:
     values = graph.values()
     keep = torch.rand(len(values), generator=generator) < keep_rate
     index = graph.indices()[:, keep]
-    return torch.sparse_coo_tensor(index, values[keep] / keep_rate, graph.shape).coalesce()
+    return torch.sparse_coo_tensor(
+        index, values[keep] / keep_rate, graph.shape, is_coalesced=True, check_invariants=False
+    )

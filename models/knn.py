@@ -36,7 +36,9 @@ class Edges:
     def to_sparse(self) -> Tensor:
         """Coalesced sparse COO [n, n] (duplicates summed); differentiable in `values`."""
         index = torch.stack([self.rows, self.cols])
-        return torch.sparse_coo_tensor(index, self.values, (self.n, self.n)).coalesce()
+        return torch.sparse_coo_tensor(
+            index, self.values, (self.n, self.n), check_invariants=False
+        ).coalesce()
 
 
 @torch.no_grad()

@@ -101,7 +101,9 @@ class ModalKnnGraphs(nn.Module):
 class EpochGraphCache:
     """LATTICE's schedule (MODELS.md 1.1.7): the first training batch after `invalidate` builds
     the item graphs with gradients (so W_m and the modality weights learn once per epoch); later
-    batches and evaluation reuse them detached."""
+    training batches reuse them detached. Outside training mode the graphs are rebuilt from the
+    current weights and neighbour lists, so exported embeddings are a function of the state_dict.
+    """
 
     def __init__(self) -> None:
         self._cached: list[Tensor] | None = None
@@ -112,7 +114,10 @@ class EpochGraphCache:
         self._grad_pending = with_grad
 
     def get(self, build: Callable[[], list[Tensor]], training: bool) -> list[Tensor]:
-        if training and torch.is_grad_enabled() and self._grad_pending:
+        if not training:
+            with torch.no_grad():
+                return build()
+        if torch.is_grad_enabled() and self._grad_pending:
             graphs = build()
             self._cached = [g.detach() for g in graphs]
             self._grad_pending = False
