@@ -171,6 +171,8 @@ def load_recbole(d: Path, *, cache_dir: Path | None = None) -> Dataset:
                 rows.setdefault(r["user_id:token"], []).append((history, r["item_id:token"], part))
             except KeyError as exc:
                 raise DatasetError(f"{name}.{split}.inter lacks column {exc}") from exc
+    if not rows:
+        raise DatasetError(f"{name}.*.inter hold no interactions")
     cap = max(len(h) for rs in rows.values() for h, _, _ in rs)  # the history truncation length
     item_ids, item_of = _token_map(d / f"{name}.item2index", _item_tokens(rows))
     user_ids, user_of = _token_map(d / f"{name}.user2index", list(rows))
@@ -206,11 +208,12 @@ def _rebuild_history(
     """One user's full sequence and each position's part (the file its target came from).
 
     Every row is (the window of at most `cap` items before the target, target). When the longest
-    row is not truncated its window plus target is the whole history; otherwise rows are chained:
-    the next row is the one whose window ends the sequence built so far.
+    row is not truncated and there is one row per position, its window plus target is the whole
+    history; otherwise rows are chained: the next row is the one whose window ends the sequence
+    built so far.
     """
     last = max(rows, key=lambda r: (len(r[0]), r[2]))
-    if len(last[0]) < cap:
+    if len(last[0]) < cap and len(rows) == len(last[0]):
         seq = [*last[0], last[1]]
         parts = [0] * len(seq)
         for _, target, part in rows:

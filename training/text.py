@@ -72,7 +72,7 @@ def _read(path: Path, shape: tuple[int, int]) -> np.ndarray | None:
     if not path.is_file():
         return None
     try:
-        arr = np.load(path, allow_pickle=False)
+        arr: np.ndarray = np.load(path, allow_pickle=False)
     except (OSError, ValueError) as exc:
         log.warning("ignoring unreadable text cache %s: %s", path, exc)
         return None
@@ -84,6 +84,7 @@ def _read(path: Path, shape: tuple[int, int]) -> np.ndarray | None:
 
 def _write(path: Path, feats: np.ndarray) -> None:
     """Write atomically (temp file + rename) so a concurrent reader never sees half a file."""
+    tmp: str | None = None
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
@@ -92,3 +93,5 @@ def _write(path: Path, feats: np.ndarray) -> None:
         os.replace(tmp, path)
     except OSError as exc:  # a read-only cache must not fail the load
         log.warning("could not write text cache %s: %s", path, exc)
+        if tmp is not None and os.path.exists(tmp):
+            os.unlink(tmp)
