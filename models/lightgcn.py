@@ -7,6 +7,7 @@ from torch import Tensor, nn
 
 from models.base import RecModel
 from models.config import ModelConfig
+from models.graph import spmm
 
 
 class LightGCN(RecModel):
@@ -28,7 +29,7 @@ class LightGCN(RecModel):
         total = ego
         layer = ego
         for _ in range(self.cfg.n_layers):
-            layer = torch.sparse.mm(self.graphs.adj, layer)
+            layer = spmm(self.graphs.adj, layer)
             total = total + layer
         final = total / (self.cfg.n_layers + 1)
         return final[: self.n_users], final[self.n_users :]

@@ -38,7 +38,9 @@ def _train(args: argparse.Namespace) -> int:
         "best_epoch": result.metrics["best_epoch"],
         "train_seconds": result.metrics["train_seconds"],
         "test_recall@20": {t: m["recall@20"] for t, m in result.metrics["test"].items()},
-        "random_recall@20": {t: m["recall@20"] for t, m in result.metrics["random"]["test"].items()},
+        "random_recall@20": {
+            t: m["recall@20"] for t, m in result.metrics["random"]["test"].items()
+        },
     }
     sys.stdout.write(json.dumps(summary, indent=2) + "\n")
     return 0
@@ -79,9 +81,7 @@ def build_parser() -> argparse.ArgumentParser:
         "validation Recall@20, fit the cold-item projector, evaluate every track and write "
         "RUN_DIR/{bundle/,split.npz,metrics.json,config.json}.",
     )
-    train.add_argument(
-        "--data", required=True, help="dataset folder, or synthetic[:key=value,...]"
-    )
+    train.add_argument("--data", required=True, help="dataset folder, or synthetic[:key=value,...]")
     train.add_argument("--model", required=True, choices=sorted(MODELS))
     train.add_argument("--out", required=True, metavar="RUN_DIR", help="run directory to write")
     train.add_argument("--epochs", type=int, help="maximum epochs (default 200)")

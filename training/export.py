@@ -22,7 +22,9 @@ from training.trainer import TrainResult
 FORMAT_VERSION = 1
 
 
-def write_run(run_dir: Path, dataset: Dataset, result: TrainResult, cfg: RunConfig, data: str) -> Path:
+def write_run(
+    run_dir: Path, dataset: Dataset, result: TrainResult, cfg: RunConfig, data: str
+) -> Path:
     """Write RUN_DIR/{bundle/, split.npz, metrics.json, config.json}; returns the bundle path."""
     run_dir.mkdir(parents=True, exist_ok=True)
     result.split.save(str(run_dir / "split.npz"))
@@ -62,9 +64,7 @@ def export_bundle(bundle_dir: Path, dataset: Dataset, result: TrainResult, cfg: 
     index.add(items)
     faiss.write_index(index, str(bundle_dir / "index.faiss"))
 
-    files = {
-        p.name: _sha256(p) for p in sorted(bundle_dir.iterdir()) if p.name != "manifest.json"
-    }
+    files = {p.name: _sha256(p) for p in sorted(bundle_dir.iterdir()) if p.name != "manifest.json"}
     manifest = {
         "format_version": FORMAT_VERSION,
         "model": result.metrics["model"],
@@ -114,4 +114,3 @@ def _sha256(path: Path) -> str:
 
 def _write_json(path: Path, payload: Any) -> None:
     path.write_text(json.dumps(payload, indent=2, sort_keys=False) + "\n")
-

@@ -47,7 +47,10 @@ def _project(projector: ModalProjector, dataset: Dataset, items: np.ndarray) -> 
     was_training = projector.training
     projector.eval()
     out = torch.cat(
-        [projector(_features(dataset, chunk)) for chunk in np.array_split(items, len(items) // 8192 + 1)]
+        [
+            projector(_features(dataset, chunk))
+            for chunk in np.array_split(items, len(items) // 8192 + 1)
+        ]
     )
     projector.train(was_training)
     return out  # [len(items), d]
@@ -61,7 +64,9 @@ def calibrate(projector: ModalProjector, dataset: Dataset, view: WarmView, warm_
     projector.output_scale.fill_(float(scale))
 
 
-def embed_all_items(model: RecModel, dataset: Dataset, view: WarmView, warm_t: Tensor) -> np.ndarray:
+def embed_all_items(
+    model: RecModel, dataset: Dataset, view: WarmView, warm_t: Tensor
+) -> np.ndarray:
     """[n_items, d]: trained rows for warm items, projector output for every cold item."""
     out = np.zeros((dataset.n_items, warm_t.shape[1]), dtype=np.float32)
     out[view.warm_items] = warm_t.numpy()
@@ -88,7 +93,11 @@ def fit_projector(
     projector.train()
     optimizer = torch.optim.Adam(projector.parameters(), lr=tc.projector_lr)
     sampler = BprSampler(
-        view.train_users, view.train_rows, len(view.warm_items), tc.projector_batch_size, tc.seed + 1
+        view.train_users,
+        view.train_rows,
+        len(view.warm_items),
+        tc.projector_batch_size,
+        tc.seed + 1,
     )
     warm_features = _features(dataset, view.warm_items)
     validator = _ColdValidator(dataset, split) if len(split.cold_valid_items) else None

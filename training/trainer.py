@@ -88,7 +88,9 @@ def train(
     split = split or split_cold_warm(dataset, tc.cold_fraction, tc.seed)
     view = WarmView.build(dataset, split)
     graphs = view.graphs(dataset)
-    model = model_class(model_name)(cfg.model, dataset.n_users, len(view.warm_items), dataset.modal_dims)
+    model = model_class(model_name)(
+        cfg.model, dataset.n_users, len(view.warm_items), dataset.modal_dims
+    )
     model.prepare(graphs)
     started = time.perf_counter()
     history, best_epoch, epoch_seconds = _fit_backbone(model, dataset, split, view, cfg, progress)
@@ -123,7 +125,9 @@ def _fit_backbone(
     progress: bool,
 ) -> tuple[list[dict[str, float]], int, list[float]]:
     tc = cfg.train
-    sampler = BprSampler(view.train_users, view.train_rows, len(view.warm_items), tc.batch_size, tc.seed)
+    sampler = BprSampler(
+        view.train_users, view.train_rows, len(view.warm_items), tc.batch_size, tc.seed
+    )
     optimizer = torch.optim.Adam(model.recommender_parameters(), lr=tc.lr)
     validator = _WarmValidator(dataset, split, view)
     best_score, best_epoch, best_state, stale = -1.0, 0, copy.deepcopy(model.state_dict()), 0
@@ -179,4 +183,3 @@ class _WarmValidator:
             users.numpy(), items.numpy(), exclude=self.exclude, truth=self.truth, candidates=None
         )
         return float(metrics["recall@20"])
-

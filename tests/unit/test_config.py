@@ -8,7 +8,10 @@ from training.config import RunConfig, apply_overrides, load_config_file, parse_
 def test_seed_defaults() -> None:
     cfg = RunConfig()
     assert (cfg.model.dim, cfg.model.n_layers, cfg.train.batch_size, cfg.train.lr) == (
-        384, 3, 1024, 5e-4,
+        384,
+        3,
+        1024,
+        5e-4,
     )
     assert (cfg.model.projector.hidden, cfg.model.projector.dropout) == (1024, 0.5)
 

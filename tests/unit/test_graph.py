@@ -27,3 +27,18 @@ def test_self_loops_and_isolated_nodes() -> None:
     assert torch.isclose(adj[0, 0], torch.tensor(0.5))
     no_loops = bipartite_adjacency(np.array([0]), np.array([0]), 2, 2).to_dense()
     assert no_loops[1].abs().sum() == 0  # an isolated user stays all zero, no NaN
+
+
+def test_spmm_matches_torch_sparse_in_value_and_gradient() -> None:
+    from models.graph import spmm
+
+    rng = np.random.default_rng(0)
+    users, items = rng.integers(0, 7, 30), rng.integers(0, 5, 30)
+    adj = bipartite_adjacency(users, items, 7, 5)
+    x = torch.randn(12, 4, requires_grad=True)
+    weights = torch.randn(12, 4)
+    (spmm(adj, spmm(adj, x)) * weights).sum().backward()
+    ref_in = x.detach().clone().requires_grad_()
+    (torch.sparse.mm(adj, torch.sparse.mm(adj, ref_in)) * weights).sum().backward()
+    assert torch.allclose(spmm(adj, x), torch.sparse.mm(adj, x), atol=1e-6)
+    assert torch.allclose(x.grad, ref_in.grad, atol=1e-6)
