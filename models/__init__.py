@@ -1,1 +1,1 @@
-"""Model definitions: graph propagation, LATTICE, MICRO, DiffMM, LightGCN and the modal projector."""
+"""Model definitions: graph propagation, LATTICE, MICRO, DiffMM, LightGCN, the modal projector."""

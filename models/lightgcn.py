@@ -1,4 +1,4 @@
-"""LightGCN (He et al., SIGIR'20): the plain graph baseline, with the modal projector for cold items."""
+"""LightGCN (He et al., SIGIR'20): the plain graph baseline; cold items go through the projector."""
 
 from __future__ import annotations
 

@@ -67,7 +67,7 @@ def flatten(overrides: dict[str, Any], prefix: str = "") -> dict[str, Any]:
 
 
 def apply_overrides(cfg: Any, overrides: dict[str, Any]) -> None:
-    """Set dotted fields (`model.lattice.knn_k`) in place, converting strings to the field's type."""
+    """Set dotted fields (`model.lattice.knn_k`) in place, converting strings to field types."""
     for dotted, value in flatten(overrides).items():
         *path, leaf = dotted.split(".")
         target = cfg

@@ -1,4 +1,4 @@
-"""BPR triples: every training interaction once per epoch, with a uniform negative the user lacks."""
+"""BPR triples: each training interaction once per epoch, with a uniform negative the user lacks."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Resolve a `--data` argument: a dataset folder, or `synthetic[:key=value,...]` for generated data."""
+"""Resolve `--data`: a dataset folder, or `synthetic[:key=value,...]` for generated data."""
 
 from __future__ import annotations
 
