@@ -148,6 +148,8 @@ class DiffMM(RecModel):
                 sums[m][0] += float(diff.detach())
                 sums[m][1] += float(msi.detach())
             n_batches += 1
+        for optimizer in self._optimizers.values():
+            optimizer.zero_grad(set_to_none=True)  # free the gradients until the next epoch
         logs = {}
         for m, (diff_sum, msi_sum) in sums.items():
             logs[f"diff_{m}"] = diff_sum / max(n_batches, 1)

@@ -78,25 +78,40 @@ class DiffusionSchedule:
         L_diff = w_t mean((x0 - x0_hat)^2), w_t = SNR(t-1) - SNR(t) (1 at t = 0).
         L_msi = mean((x0_hat F_m - x0 E_item)^2) with F_m, E_item detached.
         """
-        t = torch.randint(0, self.steps, (len(x0),), device=x0.device)  # [B]
+        dev = x0.device
+        t = torch.randint(0, self.steps, (len(x0),), device=dev)  # [B]
         if self.noise_scale != 0.0:
             noise = torch.randn_like(x0)
-            x_t = self.sqrt_cum[t, None] * x0 + self.sqrt_one_minus_cum[t, None] * noise
+            x_t = self.sqrt_cum.to(dev)[t, None] * x0
+            x_t = x_t + self.sqrt_one_minus_cum.to(dev)[t, None] * noise
         else:
             x_t = x0
         x0_hat = model(x_t, t, dropout=True)  # [B, I]
         mse = (x0 - x0_hat).pow(2).mean(1)  # [B]
-        weight = torch.where(t == 0, torch.ones_like(mse), self.snr[t - 1] - self.snr[t])
+        if self.noise_scale != 0.0:
+            snr = self.snr.to(dev)
+            weight = torch.where(t == 0, torch.ones_like(mse), snr[t - 1] - snr[t])
+        else:  # no noise: every step is plain reconstruction
+            weight = torch.ones_like(mse)
         msi = (x0_hat @ modal_feats - x0 @ item_emb).pow(2).mean(1)  # [B]
         return (weight * mse).mean(), msi.mean()
 
     @torch.no_grad()
     def denoise(self, model: Denoiser, x0: Tensor) -> Tensor:
-        """The reverse pass from x0 itself (sampling_steps 0, no noise): T posterior means."""
+        """The reverse pass from x0 itself (sampling_steps 0, no noise): T posterior means.
+
+        Without noise (`noise_scale` 0) there is no posterior: one reconstruction x0_hat(x0, 0).
+        """
+        if self.noise_scale == 0.0:
+            t0 = torch.zeros(len(x0), dtype=torch.int64, device=x0.device)
+            return model(x0, t0, dropout=False)
         x = x0
         for step in reversed(range(self.steps)):
             t = torch.full((len(x),), step, dtype=torch.int64, device=x.device)
-            x = self.coef_x0[step] * model(x, t, dropout=False) + self.coef_xt[step] * x
+            x = (
+                float(self.coef_x0[step]) * model(x, t, dropout=False)
+                + float(self.coef_xt[step]) * x
+            )
         return x  # [B, I]
 
 

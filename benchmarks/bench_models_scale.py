@@ -1,0 +1,220 @@
+"""Seconds per epoch and peak memory of each model on generated data of a chosen size.
+
+The default size is Amazon Electronics (192,403 users, 63,001 items, 1,689,188 interactions,
+text 384 + image 512 features). The data is random (power-law item popularity, Gaussian
+features): it measures cost, not quality.
+
+Each model runs in its own child process, so its peak RSS (`ru_maxrss`) is its own. Per model:
+construction + `prepare` (frozen kNN graphs), `begin_epoch` (LATTICE/MICRO: learned-graph
+neighbour selection; DiffMM: denoiser training, then graph regeneration, timed apart),
+`--steps` timed training steps (sample, loss, backward, Adam), and the export `embeddings()`.
+Seconds per epoch = begin_epoch + mean step x ceil(interactions / batch); it is measured, not
+extrapolated, with `--steps 0` (a full epoch). With `--denoise-users N`, DiffMM's denoisers train
+on N users and that part is scaled up linearly to all users in the epoch figure (its
+regeneration always covers every user).
+
+    python -m benchmarks.bench_models_scale --help
+    python -m benchmarks.bench_models_scale --users 19240 --items 6300 --interactions 168918 \\
+        --steps 20 --threads 1
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import resource
+import subprocess
+import sys
+import time
+from dataclasses import asdict
+
+import numpy as np
+import torch
+
+from models.base import Batch, RecModel, TrainGraphs
+from models.config import ModelConfig
+from models.graph import bipartite_adjacency
+from models.registry import MODELS
+
+
+class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
+    """Defaults shown, description kept as written."""
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(
+        prog="python -m benchmarks.bench_models_scale",
+        description=__doc__,
+        formatter_class=_HelpFormatter,
+    )
+    p.add_argument("--users", type=int, default=192_403, help="users of the generated data")
+    p.add_argument("--items", type=int, default=63_001, help="items (all warm)")
+    p.add_argument("--interactions", type=int, default=1_689_188, help="before de-duplication")
+    p.add_argument("--modal", default="text=384,image=512", help="name=dim,... item features")
+    p.add_argument(
+        "--models", default="lattice,micro,diffmm", help="comma-separated registry names"
+    )
+    p.add_argument("--dim", type=int, default=384, help="embedding size")
+    p.add_argument("--layers", type=int, default=3, help="GCN layers of the CF backbone")
+    p.add_argument("--batch", type=int, default=1024, help="BPR triples per step")
+    p.add_argument("--lr", type=float, default=5e-4, help="Adam learning rate")
+    p.add_argument(
+        "--steps", type=int, default=20, help="timed training steps per model; 0 = a full epoch"
+    )
+    p.add_argument(
+        "--denoise-users",
+        type=int,
+        default=0,
+        help="DiffMM: users its denoisers train on in the timed begin_epoch; 0 = all",
+    )
+    p.add_argument("--threads", type=int, default=2, help="torch intra-op threads")
+    p.add_argument("--seed", type=int, default=0, help="seeds the data and the models")
+    p.add_argument("--json", default="", help="also write the per-model results to this file")
+    p.add_argument("--child", default="", help=argparse.SUPPRESS)
+    return p.parse_args(argv)
+
+
+def modal_dims(spec: str) -> dict[str, int]:
+    out = {}
+    for part in spec.split(","):
+        name, _, dim = part.partition("=")
+        out[name.strip()] = int(dim)
+    return out
+
+
+def generate(args: argparse.Namespace) -> TrainGraphs:
+    """Random interactions (Zipf-like item popularity) and Gaussian features, deduplicated."""
+    rng = np.random.default_rng(args.seed)
+    popularity = 1.0 / (np.arange(args.items) + 10.0) ** 0.8
+    items = rng.choice(args.items, size=args.interactions, p=popularity / popularity.sum())
+    users = rng.integers(0, args.users, args.interactions)
+    pairs = np.unique(users.astype(np.int64) * args.items + items)
+    users, items = pairs // args.items, pairs % args.items
+    features = {
+        name: torch.from_numpy(rng.standard_normal((args.items, dim), dtype=np.float32))
+        for name, dim in modal_dims(args.modal).items()
+    }
+    return TrainGraphs(
+        n_users=args.users,
+        n_items=args.items,
+        users=torch.from_numpy(users),
+        items=torch.from_numpy(items),
+        adj=bipartite_adjacency(users, items, args.users, args.items),
+        features=features,
+    )
+
+
+def peak_rss_gib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # Linux: KiB
+
+
+def random_batch(graphs: TrainGraphs, size: int, gen: torch.Generator) -> Batch:
+    pick = torch.randint(0, len(graphs.users), (size,), generator=gen)
+    neg = torch.randint(0, graphs.n_items, (size,), generator=gen)
+    return Batch(graphs.users[pick], graphs.items[pick], neg)
+
+
+def timed_begin_epoch(model: RecModel, args: argparse.Namespace, out: dict[str, float]) -> float:
+    """begin_epoch's seconds as they count in an epoch (DiffMM's parts timed apart)."""
+    tick = time.perf_counter()
+    if hasattr(model, "train_denoisers") and hasattr(model, "regenerate"):
+        model.train_denoisers()
+        out["denoise_train_s"] = time.perf_counter() - tick
+        tick = time.perf_counter()
+        model.regenerate()
+        out["regenerate_s"] = time.perf_counter() - tick
+        scale = 1.0
+        if args.denoise_users > 0:
+            scale = max(1.0, model.n_users / args.denoise_users)
+        return out["denoise_train_s"] * scale + out["regenerate_s"]
+    model.begin_epoch(1)
+    return time.perf_counter() - tick
+
+
+def run_one(name: str, args: argparse.Namespace) -> dict[str, float | str | int]:
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(args.seed)
+    tick = time.perf_counter()
+    graphs = generate(args)
+    out: dict[str, float] = {
+        "generate_s": time.perf_counter() - tick,
+        "data_rss_gib": peak_rss_gib(),
+    }
+    cfg = ModelConfig(dim=args.dim, n_layers=args.layers)
+    cfg.diffmm.denoise_users_per_epoch = args.denoise_users
+    dims = {m: int(x.shape[1]) for m, x in graphs.features.items()}
+    tick = time.perf_counter()
+    model = MODELS[name](cfg, graphs.n_users, graphs.n_items, dims)
+    model.prepare(graphs)
+    out["prepare_s"] = time.perf_counter() - tick
+    model.train()
+    begin_s = timed_begin_epoch(model, args, out)
+    out["begin_epoch_s"] = begin_s
+    optimizer = torch.optim.Adam(model.recommender_parameters(), lr=args.lr)
+    batches_per_epoch = math.ceil(len(graphs.users) / args.batch)
+    steps = batches_per_epoch if args.steps <= 0 else min(args.steps, batches_per_epoch)
+    gen = torch.Generator().manual_seed(args.seed)
+    step_times = []
+    for _ in range(steps):
+        tick = time.perf_counter()
+        loss = torch.stack(list(model.loss(random_batch(graphs, args.batch, gen)).values())).sum()
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        step_times.append(time.perf_counter() - tick)
+    tick = time.perf_counter()
+    model.embeddings()
+    out["embeddings_s"] = time.perf_counter() - tick
+    out["step_s_first"] = step_times[0]
+    out["step_s_mean"] = float(np.mean(step_times[1:] if len(step_times) > 1 else step_times))
+    out["epoch_s"] = begin_s + out["step_s_mean"] * batches_per_epoch
+    out["peak_rss_gib"] = peak_rss_gib()
+    rounded = {k: round(v, 3) for k, v in out.items()}
+    return {
+        "model": name,
+        "steps_timed": steps,
+        "batches_per_epoch": batches_per_epoch,
+        "interactions": len(graphs.users),
+        "epoch_measured": int(steps == batches_per_epoch and args.denoise_users <= 0),
+        **rounded,
+    }
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    if args.child:
+        print(json.dumps(run_one(args.child, args)))
+        return
+    raw = sys.argv[1:] if argv is None else argv
+    results = []
+    for name in [m.strip() for m in args.models.split(",") if m.strip()]:
+        if name not in MODELS:
+            raise SystemExit(f"unknown model {name!r}; choose from {sorted(MODELS)}")
+        cmd = [sys.executable, "-m", "benchmarks.bench_models_scale", *raw, "--child", name]
+        done = subprocess.run(cmd, capture_output=True, text=True, check=False)
+        if done.returncode != 0:
+            print(
+                f"{name}: failed (exit {done.returncode})\n{done.stderr[-3000:]}", file=sys.stderr
+            )
+            continue
+        results.append(json.loads(done.stdout.strip().splitlines()[-1]))
+    header = {k: v for k, v in vars(args).items() if k not in {"child", "json"}}
+    print(f"# bench_models_scale {json.dumps(header)} torch {torch.__version__}")
+    print("| model | prepare s | begin_epoch s | step s | steps/epoch | epoch s | peak RSS GiB |")
+    print("|---|---|---|---|---|---|---|")
+    for r in results:
+        kind = "" if r["epoch_measured"] else " (est.)"
+        print(
+            f"| {r['model']} | {r['prepare_s']} | {r['begin_epoch_s']} | {r['step_s_mean']} "
+            f"| {r['batches_per_epoch']} | {r['epoch_s']}{kind} | {r['peak_rss_gib']} |"
+        )
+    if args.json:
+        with open(args.json, "w") as fh:
+            json.dump(
+                {"args": header, "config": asdict(ModelConfig()), "results": results}, fh, indent=1
+            )
+
+
+if __name__ == "__main__":
+    main()
