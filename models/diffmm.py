@@ -32,7 +32,7 @@ from torch import Tensor, nn
 from models.base import Batch, RecModel, TrainGraphs, bpr_terms
 from models.config import ModelConfig
 from models.diffusion import Denoiser, DiffusionSchedule, UserRows
-from models.graph import bipartite_adjacency
+from models.graph import bipartite_adjacency, spmm
 from models.modal_graphs import check_features, require_modalities
 
 
@@ -209,7 +209,7 @@ class DiffMM(RecModel):
         """sum_{l=0..L} A^l x."""
         total, layer = x, x
         for _ in range(self.cfg.n_layers):
-            layer = torch.sparse.mm(self._adjacency(), layer)
+            layer = spmm(self._adjacency(), layer)
             total = total + layer
         return total
 
@@ -225,9 +225,9 @@ class DiffMM(RecModel):
         weights = torch.softmax(self.modal_logits, 0)
         fused = torch.zeros_like(ego)
         for j, nodes in enumerate(feat_nodes):
-            z = torch.sparse.mm(adj, nodes)  # [U + I, d]
-            z = z + torch.sparse.mm(adj, torch.cat([z[: self.n_users], items_e]))
-            z = z + dc.modal_graph_weight * torch.sparse.mm(graphs[j], ego)
+            z = spmm(adj, nodes)  # [U + I, d]
+            z = z + spmm(adj, torch.cat([z[: self.n_users], items_e]))
+            z = z + dc.modal_graph_weight * spmm(graphs[j], ego)
             fused = fused + weights[j] * z
         out = self._layers_sum(fused) + dc.ris_lambda * F.normalize(fused, dim=1)
         return out[: self.n_users], out[self.n_users :], feat_nodes
@@ -248,9 +248,7 @@ class DiffMM(RecModel):
         """Cross-modal InfoNCE on the batch's users and positive items (DiffMM's contrastLoss)."""
         dc = self.cfg.diffmm
         graphs = self.modal_graphs()
-        views = [
-            self._layers_sum(torch.sparse.mm(g, x)) for g, x in zip(graphs, feat_nodes, strict=True)
-        ]
+        views = [self._layers_sum(spmm(g, x)) for g, x in zip(graphs, feat_nodes, strict=True)]
         split = [(v[: self.n_users], v[self.n_users :]) for v in views]
         if dc.cl_method == 0 and len(split) >= 2:
             pairs = list(combinations(split, 2))

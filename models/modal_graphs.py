@@ -8,6 +8,7 @@ import torch
 from torch import Tensor, nn
 
 from models.base import TrainGraphs
+from models.graph import spmm
 from models.knn import Edges, cosine_topk, knn_edges
 
 
@@ -36,7 +37,7 @@ def lightgcn_mean(adj: Tensor, ego: Tensor, n_layers: int) -> Tensor:
     total = ego
     layer = ego
     for _ in range(n_layers):
-        layer = torch.sparse.mm(adj, layer)
+        layer = spmm(adj, layer)
         total = total + layer
     return total / (n_layers + 1)
 
@@ -45,7 +46,7 @@ def propagate_items(graph: Tensor, table: Tensor, n_layers: int) -> Tensor:
     """H = A^L E over an item graph, no weights (LATTICE/MICRO item convolution): [I, d]."""
     h = table
     for _ in range(n_layers):
-        h = torch.sparse.mm(graph, h)
+        h = spmm(graph, h)
     return h
 
 
