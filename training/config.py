@@ -25,11 +25,11 @@ class TrainConfig:
     cold_fraction: float = 0.2
     eval_every: int = 1
     patience: int = 10  # evaluations without a better validation Recall@20 before stopping
-    projector_epochs: int = 60
+    projector_epochs: int = 100
     projector_lr: float = 1e-3
     projector_batch_size: int = 1024
     projector_align_weight: float = 0.5  # BPR through the projector + w * (1 - cos) alignment
-    projector_patience: int = 8
+    projector_patience: int = 10
     threads: int = 0  # torch threads; 0 = torch's default
 
 

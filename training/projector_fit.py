@@ -5,6 +5,7 @@ validation items, then norm-calibrated so cold items compete fairly with warm on
 from __future__ import annotations
 
 import copy
+import itertools
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -100,6 +101,9 @@ def fit_projector(
         tc.seed + 1,
     )
     warm_features = _features(dataset, view.warm_items)
+    # An epoch here is as many sampled interactions as there are warm items, not every
+    # interaction: the projector sees each item about once per epoch at a fraction of the cost.
+    steps_per_epoch = max(1, -(-len(view.warm_items) // tc.projector_batch_size))
     validator = _ColdValidator(dataset, split) if len(split.cold_valid_items) else None
     user_np = user_t.numpy()
     fit = ProjectorFit()
@@ -109,7 +113,7 @@ def fit_projector(
     for epoch in bar:
         projector.output_scale.fill_(1.0)
         projector.train()
-        for users, pos, neg in sampler.epoch():
+        for users, pos, neg in itertools.islice(sampler.epoch(), steps_per_epoch):
             rows = np.concatenate([pos, neg])
             projected = projector({k: v[rows] for k, v in warm_features.items()})  # [2B, d]
             g_pos, g_neg = projected[: len(pos)], projected[len(pos) :]
