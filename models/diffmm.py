@@ -86,8 +86,9 @@ class DiffMM(RecModel):
 
     # -- lifecycle -----------------------------------------------------------------------------
     def prepare(self, graphs: TrainGraphs) -> None:
+        features = check_features(graphs, self.modal_dims)  # raises before any state changes
         super().prepare(graphs)
-        self._features = check_features(graphs, self.modal_dims)
+        self._features = features
         self._rows = UserRows(graphs.users, graphs.items, self.n_users, self.n_items)
         users, items = graphs.users.cpu().numpy(), graphs.items.cpu().numpy()
         adj = bipartite_adjacency(users, items, self.n_users, self.n_items, self_loops=True)

@@ -55,8 +55,9 @@ class Lattice(RecModel):
         self.register_load_state_dict_post_hook(lambda module, keys: self._cache.invalidate(False))
 
     def prepare(self, graphs: TrainGraphs) -> None:
+        features = check_features(graphs, self.modal_dims)  # raises before any state changes
         super().prepare(graphs)
-        self.item_graphs.prepare(check_features(graphs, self.modal_dims))
+        self.item_graphs.prepare(features)
         self._cache.invalidate()
 
     def begin_epoch(self, epoch: int) -> dict[str, float]:
@@ -82,9 +83,10 @@ class Lattice(RecModel):
         return mixed.to_sparse()
 
     def propagate(self) -> tuple[Tensor, Tensor]:
+        adj = self.graphs.adj  # raises ModelNotReady before prepare
         (graph,) = self._cache.get(lambda: [self.item_graph()], self.training)
         ego = torch.cat([self.user_table.weight, self.item_table.weight])  # [U + I, d]
-        final = lightgcn_mean(self.graphs.adj, ego, self.cfg.n_layers)
+        final = lightgcn_mean(adj, ego, self.cfg.n_layers)
         h = propagate_items(graph, self.item_table.weight, self.cfg.lattice.item_layers)  # [I, d]
         items = final[self.n_users :] + F.normalize(h, dim=1)
         return final[: self.n_users], items

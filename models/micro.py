@@ -60,8 +60,9 @@ class Micro(RecModel):
         self.register_load_state_dict_post_hook(lambda module, keys: self._cache.invalidate(False))
 
     def prepare(self, graphs: TrainGraphs) -> None:
+        features = check_features(graphs, self.modal_dims)  # raises before any state changes
         super().prepare(graphs)
-        self.item_graphs.prepare(check_features(graphs, self.modal_dims))
+        self.item_graphs.prepare(features)
         self._cache.invalidate()
 
     def begin_epoch(self, epoch: int) -> dict[str, float]:
@@ -81,6 +82,7 @@ class Micro(RecModel):
 
     def forward_views(self) -> tuple[Tensor, Tensor, list[Tensor], Tensor]:
         """(users [U, d], items [I, d], per-modality views H^m [I, d] each, fused H [I, d])."""
+        adj = self.graphs.adj  # raises ModelNotReady before prepare
         graphs = self._cache.get(self.modal_graphs, self.training)
         layers = self.cfg.micro.item_layers
         views = [propagate_items(g, self.item_table.weight, layers) for g in graphs]
@@ -88,7 +90,7 @@ class Micro(RecModel):
         beta = torch.softmax(self.query(stacked), dim=1)  # [I, M, 1]
         fused = (beta * stacked).sum(1)  # [I, d]
         ego = torch.cat([self.user_table.weight, self.item_table.weight])  # [U + I, d]
-        final = lightgcn_mean(self.graphs.adj, ego, self.cfg.n_layers)
+        final = lightgcn_mean(adj, ego, self.cfg.n_layers)
         items = final[self.n_users :] + F.normalize(fused, dim=1)
         return final[: self.n_users], items, views, fused
 

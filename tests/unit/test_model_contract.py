@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import torch
 
-from models.base import Batch, RecModel, TrainGraphs
+from models.base import Batch, ModelNotReady, RecModel, TrainGraphs
 from models.config import (
     DiffMMConfig,
     LatticeConfig,
@@ -163,8 +163,13 @@ def test_prepare_rejects_wrong_sizes(name: str) -> None:
         model.prepare(replace(graphs, n_items=N_ITEMS + 1))
     with pytest.raises(ValueError):
         model.prepare(replace(graphs, n_users=N_USERS - 1))
-    if name == "lightgcn":
-        return  # LightGCN does not read features
+    if name != "lightgcn":  # LightGCN does not read features
+        _rejects_wrong_features(model, graphs)
+    with pytest.raises(ModelNotReady):  # a refused prepare leaves the model unprepared
+        model.embeddings()
+
+
+def _rejects_wrong_features(model: RecModel, graphs: TrainGraphs) -> None:
     wrong_dim = {"image": graphs.features["image"], "text": graphs.features["text"][:, :5]}
     with pytest.raises(ValueError):
         model.prepare(replace(graphs, features=wrong_dim))
