@@ -20,7 +20,7 @@ from torch import Tensor, nn
 
 from models.base import RecModel, TrainGraphs
 from models.config import ModelConfig
-from models.knn import combine, sym_normalize_edges
+from models.knn import Edges, combine, sym_normalize_edges
 from models.modal_graphs import (
     EpochGraphCache,
     ModalKnnGraphs,
@@ -67,8 +67,8 @@ class Lattice(RecModel):
         alpha = torch.softmax(self.modal_logits.detach(), 0)
         return {f"alpha_{m}": float(a) for m, a in zip(self.item_graphs.names, alpha, strict=True)}
 
-    def item_graph(self) -> Tensor:
-        """The mixed item graph A: sparse [I, I]."""
+    def item_graph(self) -> Edges:
+        """The mixed item graph A as triplets [I, I], weights differentiable in W_m and w."""
         lam = self.cfg.lattice.skip_lambda
         alpha = torch.softmax(self.modal_logits, 0)  # [M]
         names = self.item_graphs.names
@@ -79,8 +79,7 @@ class Lattice(RecModel):
             ]
         )
         frozen = combine([self.item_graphs.frozen[m].scaled(alpha[j]) for j, m in enumerate(names)])
-        mixed = combine([sym_normalize_edges(learned).scaled(1.0 - lam), frozen.scaled(lam)])
-        return mixed.to_sparse()
+        return combine([sym_normalize_edges(learned).scaled(1.0 - lam), frozen.scaled(lam)])
 
     def propagate(self) -> tuple[Tensor, Tensor]:
         adj = self.graphs.adj  # raises ModelNotReady before prepare

@@ -24,7 +24,7 @@ from torch import Tensor, nn
 
 from models.base import Batch, RecModel, TrainGraphs, bpr_terms
 from models.config import ModelConfig
-from models.knn import combine
+from models.knn import Edges, combine
 from models.modal_graphs import (
     EpochGraphCache,
     ModalKnnGraphs,
@@ -71,13 +71,13 @@ class Micro(RecModel):
         self._cache.invalidate()
         return {}
 
-    def modal_graphs(self) -> list[Tensor]:
-        """A^m per modality, in sorted modality order: sparse [I, I] each."""
+    def modal_graphs(self) -> list[Edges]:
+        """A^m per modality, in sorted modality order: triplets [I, I] each."""
         lam = self.cfg.micro.skip_lambda
         out = []
         for m in self.item_graphs.names:
             learned = self.item_graphs.learned(m, normalize=True).scaled(1.0 - lam)
-            out.append(combine([learned, self.item_graphs.frozen[m].scaled(lam)]).to_sparse())
+            out.append(combine([learned, self.item_graphs.frozen[m].scaled(lam)]))
         return out
 
     def forward_views(self) -> tuple[Tensor, Tensor, list[Tensor], Tensor]:

@@ -9,7 +9,7 @@ from torch import Tensor, nn
 
 from models.base import TrainGraphs
 from models.graph import spmm
-from models.knn import Edges, cosine_topk, knn_edges
+from models.knn import Edges, cosine_topk, edge_spmm, knn_edges
 
 
 def check_features(graphs: TrainGraphs, modal_dims: dict[str, int]) -> dict[str, Tensor]:
@@ -42,11 +42,14 @@ def lightgcn_mean(adj: Tensor, ego: Tensor, n_layers: int) -> Tensor:
     return total / (n_layers + 1)
 
 
-def propagate_items(graph: Tensor, table: Tensor, n_layers: int) -> Tensor:
-    """H = A^L E over an item graph, no weights (LATTICE/MICRO item convolution): [I, d]."""
+def propagate_items(graph: Edges | Tensor, table: Tensor, n_layers: int) -> Tensor:
+    """H = A^L E over an item graph, no weights (LATTICE/MICRO item convolution): [I, d].
+
+    `graph` is triplets whose weights may carry gradients, or a constant sparse tensor.
+    """
     h = table
     for _ in range(n_layers):
-        h = spmm(graph, h)
+        h = edge_spmm(graph, h) if isinstance(graph, Edges) else spmm(graph, h)
     return h
 
 
@@ -114,16 +117,17 @@ class EpochGraphCache:
         self._cached = None
         self._grad_pending = with_grad
 
-    def get(self, build: Callable[[], list[Tensor]], training: bool) -> list[Tensor]:
+    def get(self, build: Callable[[], list[Edges]], training: bool) -> list[Edges] | list[Tensor]:
+        """Triplets with gradients (first training batch) or constant sparse tensors."""
         if not training:
             with torch.no_grad():
-                return build()
+                return [g.detached().to_sparse() for g in build()]
         if torch.is_grad_enabled() and self._grad_pending:
             graphs = build()
-            self._cached = [g.detach() for g in graphs]
+            self._cached = [g.detached().to_sparse() for g in graphs]
             self._grad_pending = False
             return graphs
         if self._cached is None:
             with torch.no_grad():
-                self._cached = build()
+                self._cached = [g.to_sparse() for g in build()]
         return self._cached

@@ -9,7 +9,15 @@ import pytest
 import torch
 
 from models.graph import sym_normalize
-from models.knn import Edges, combine, cosine_topk, knn_edges, knn_graph, sym_normalize_edges
+from models.knn import (
+    Edges,
+    combine,
+    cosine_topk,
+    edge_spmm,
+    knn_edges,
+    knn_graph,
+    sym_normalize_edges,
+)
 
 # Two pairs of nearly parallel points and one point nearest to p2.
 POINTS = torch.tensor([[1.0, 0.0], [1.0, 0.1], [0.0, 1.0], [0.1, 1.0], [-1.0, 0.5]])
@@ -89,3 +97,18 @@ def test_bad_arguments_raise() -> None:
         cosine_topk(POINTS, k=0)
     with pytest.raises(ValueError):
         cosine_topk(POINTS[0], k=1)
+
+
+def test_edge_spmm_matches_dense_product_and_its_gradients(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("models.knn.EDGE_CHUNK", 7)  # several edge blocks in the backward
+    rng = np.random.default_rng(3)
+    rows = torch.from_numpy(rng.integers(0, 9, 30))  # duplicates included
+    cols = torch.from_numpy(rng.integers(0, 9, 30))
+    values = torch.rand(30, dtype=torch.float64, requires_grad=True)
+    x = torch.randn(9, 4, dtype=torch.float64, requires_grad=True)
+    out = edge_spmm(Edges(rows, cols, values, 9), x)
+    dense = torch.zeros(9, 9, dtype=torch.float64).index_put((rows, cols), values, accumulate=True)
+    torch.testing.assert_close(out, dense @ x)
+    assert torch.autograd.gradcheck(
+        lambda v, y: edge_spmm(Edges(rows, cols, v, 9), y), (values, x), eps=1e-6
+    )

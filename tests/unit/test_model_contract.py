@@ -156,6 +156,22 @@ def test_loss_terms_named_and_finite(name: str) -> None:
 
 
 @pytest.mark.parametrize("name", sorted(MODELS))
+def test_first_batch_reaches_every_recommender_parameter(name: str) -> None:
+    """No detached path: the epoch's first batch (where LATTICE/MICRO learn their graphs) sends
+    a gradient to every parameter the main optimizer trains."""
+    model = build(name)
+    model.train()
+    model.begin_epoch(1)
+    batch = batches(model.graphs, 1, 64, np.random.default_rng(0))[0]
+    torch.stack(list(model.loss(batch).values())).sum().backward()
+    for param_name, param in model.named_parameters():
+        if not any(param is p for p in model.recommender_parameters()):
+            continue
+        assert param.grad is not None, param_name
+        assert torch.isfinite(param.grad).all() and param.grad.abs().sum() > 0, param_name
+
+
+@pytest.mark.parametrize("name", sorted(MODELS))
 def test_prepare_rejects_wrong_sizes(name: str) -> None:
     model = MODELS[name](tiny_config(), N_USERS, N_ITEMS, MODAL_DIMS)
     graphs = tiny_graphs()
