@@ -69,6 +69,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="DiffMM: users its denoisers train on in the timed begin_epoch; 0 = all",
     )
     p.add_argument("--threads", type=int, default=2, help="torch intra-op threads")
+    p.add_argument("--device", default="cpu", help="torch device, e.g. cuda (peak GPU memory too)")
     p.add_argument("--seed", type=int, default=0, help="seeds the data and the models")
     p.add_argument("--json", default="", help="also write the per-model results to this file")
     p.add_argument("--child", default="", help=argparse.SUPPRESS)
@@ -81,6 +82,22 @@ def modal_dims(spec: str) -> dict[str, int]:
         name, _, dim = part.partition("=")
         out[name.strip()] = int(dim)
     return out
+
+
+def to_device(graphs: TrainGraphs, device: str) -> TrainGraphs:
+    return TrainGraphs(
+        n_users=graphs.n_users,
+        n_items=graphs.n_items,
+        users=graphs.users.to(device),
+        items=graphs.items.to(device),
+        adj=graphs.adj.to(device),
+        features={m: x.to(device) for m, x in graphs.features.items()},
+    )
+
+
+def sync(device: str) -> None:
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
 
 
 def generate(args: argparse.Namespace) -> TrainGraphs:
@@ -110,8 +127,9 @@ def peak_rss_gib() -> float:
 
 
 def random_batch(graphs: TrainGraphs, size: int, gen: torch.Generator) -> Batch:
-    pick = torch.randint(0, len(graphs.users), (size,), generator=gen)
-    neg = torch.randint(0, graphs.n_items, (size,), generator=gen)
+    device = graphs.users.device
+    pick = torch.randint(0, len(graphs.users), (size,), generator=gen).to(device)
+    neg = torch.randint(0, graphs.n_items, (size,), generator=gen).to(device)
     return Batch(graphs.users[pick], graphs.items[pick], neg)
 
 
@@ -120,15 +138,18 @@ def timed_begin_epoch(model: RecModel, args: argparse.Namespace, out: dict[str, 
     tick = time.perf_counter()
     if hasattr(model, "train_denoisers") and hasattr(model, "regenerate"):
         model.train_denoisers()
+        sync(args.device)
         out["denoise_train_s"] = time.perf_counter() - tick
         tick = time.perf_counter()
         model.regenerate()
+        sync(args.device)
         out["regenerate_s"] = time.perf_counter() - tick
         scale = 1.0
         if args.denoise_users > 0:
             scale = max(1.0, model.n_users / args.denoise_users)
         return out["denoise_train_s"] * scale + out["regenerate_s"]
     model.begin_epoch(1)
+    sync(args.device)
     return time.perf_counter() - tick
 
 
@@ -136,7 +157,7 @@ def run_one(name: str, args: argparse.Namespace) -> dict[str, float | str | int]
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
     tick = time.perf_counter()
-    graphs = generate(args)
+    graphs = to_device(generate(args), args.device)
     out: dict[str, float] = {
         "generate_s": time.perf_counter() - tick,
         "data_rss_gib": peak_rss_gib(),
@@ -145,8 +166,9 @@ def run_one(name: str, args: argparse.Namespace) -> dict[str, float | str | int]
     cfg.diffmm.denoise_users_per_epoch = args.denoise_users
     dims = {m: int(x.shape[1]) for m, x in graphs.features.items()}
     tick = time.perf_counter()
-    model = MODELS[name](cfg, graphs.n_users, graphs.n_items, dims)
+    model = MODELS[name](cfg, graphs.n_users, graphs.n_items, dims).to(args.device)
     model.prepare(graphs)
+    sync(args.device)
     out["prepare_s"] = time.perf_counter() - tick
     model.train()
     begin_s = timed_begin_epoch(model, args, out)
@@ -162,14 +184,18 @@ def run_one(name: str, args: argparse.Namespace) -> dict[str, float | str | int]
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
+        sync(args.device)
         step_times.append(time.perf_counter() - tick)
     tick = time.perf_counter()
     model.embeddings()
+    sync(args.device)
     out["embeddings_s"] = time.perf_counter() - tick
     out["step_s_first"] = step_times[0]
     out["step_s_mean"] = float(np.mean(step_times[1:] if len(step_times) > 1 else step_times))
     out["epoch_s"] = begin_s + out["step_s_mean"] * batches_per_epoch
     out["peak_rss_gib"] = peak_rss_gib()
+    if args.device.startswith("cuda"):
+        out["peak_gpu_gib"] = torch.cuda.max_memory_allocated() / 2**30
     rounded = {k: round(v, 3) for k, v in out.items()}
     return {
         "model": name,
@@ -201,13 +227,17 @@ def main(argv: list[str] | None = None) -> None:
         results.append(json.loads(done.stdout.strip().splitlines()[-1]))
     header = {k: v for k, v in vars(args).items() if k not in {"child", "json"}}
     print(f"# bench_models_scale {json.dumps(header)} torch {torch.__version__}")
-    print("| model | prepare s | begin_epoch s | step s | steps/epoch | epoch s | peak RSS GiB |")
-    print("|---|---|---|---|---|---|---|")
+    print(
+        "| model | prepare s | begin_epoch s | step s | steps/epoch | epoch s | peak RSS GiB "
+        "| peak GPU GiB |"
+    )
+    print("|---|---|---|---|---|---|---|---|")
     for r in results:
         kind = "" if r["epoch_measured"] else " (est.)"
         print(
             f"| {r['model']} | {r['prepare_s']} | {r['begin_epoch_s']} | {r['step_s_mean']} "
-            f"| {r['batches_per_epoch']} | {r['epoch_s']}{kind} | {r['peak_rss_gib']} |"
+            f"| {r['batches_per_epoch']} | {r['epoch_s']}{kind} | {r['peak_rss_gib']} "
+            f"| {r.get('peak_gpu_gib', '-')} |"
         )
     if args.json:
         with open(args.json, "w") as fh:

@@ -27,6 +27,16 @@ from models.registry import MODELS
 
 N_USERS, N_ITEMS, GROUPS = 40, 30, 3
 MODAL_DIMS = {"image": 24, "text": 16}
+DEVICES = [
+    "cpu",
+    pytest.param(
+        "cuda",
+        marks=[
+            pytest.mark.gpu,
+            pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA"),
+        ],
+    ),
+]
 
 
 def tiny_config() -> ModelConfig:
@@ -41,7 +51,7 @@ def tiny_config() -> ModelConfig:
     )
 
 
-def tiny_graphs(seed: int = 0) -> TrainGraphs:
+def tiny_graphs(seed: int = 0, device: str = "cpu") -> TrainGraphs:
     rng = np.random.default_rng(seed)
     users, items = [], []
     for u in range(N_USERS):
@@ -62,10 +72,10 @@ def tiny_graphs(seed: int = 0) -> TrainGraphs:
     return TrainGraphs(
         n_users=N_USERS,
         n_items=N_ITEMS,
-        users=torch.from_numpy(users_a),
-        items=torch.from_numpy(items_a),
-        adj=bipartite_adjacency(users_a, items_a, N_USERS, N_ITEMS),
-        features=features,
+        users=torch.from_numpy(users_a).to(device),
+        items=torch.from_numpy(items_a).to(device),
+        adj=bipartite_adjacency(users_a, items_a, N_USERS, N_ITEMS).to(device),
+        features={m: x.to(device) for m, x in features.items()},
     )
 
 
@@ -73,20 +83,20 @@ def batches(graphs: TrainGraphs, n: int, size: int, rng: np.random.Generator) ->
     """BPR triples with negatives from the other taste groups."""
     out = []
     for _ in range(n):
-        pick = rng.integers(0, len(graphs.users), size)
+        pick = torch.from_numpy(rng.integers(0, len(graphs.users), size)).to(graphs.users.device)
         users = graphs.users[pick]
-        shift = torch.from_numpy(rng.integers(1, GROUPS, size))
+        shift = torch.from_numpy(rng.integers(1, GROUPS, size)).to(users.device)
         neg = (users % GROUPS + shift) % GROUPS + GROUPS * torch.from_numpy(
             rng.integers(0, N_ITEMS // GROUPS, size)
-        )
+        ).to(users.device)
         out.append(Batch(users, graphs.items[pick], neg))
     return out
 
 
-def build(name: str, seed: int = 0, graphs: TrainGraphs | None = None) -> RecModel:
+def build(name: str, seed: int = 0, device: str = "cpu") -> RecModel:
     torch.manual_seed(seed)
-    model = MODELS[name](tiny_config(), N_USERS, N_ITEMS, MODAL_DIMS)
-    model.prepare(graphs if graphs is not None else tiny_graphs())
+    model = MODELS[name](tiny_config(), N_USERS, N_ITEMS, MODAL_DIMS).to(device)
+    model.prepare(tiny_graphs(device=device))
     return model
 
 
@@ -114,16 +124,18 @@ def _one_thread() -> None:
     torch.set_num_threads(1)
 
 
+@pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("name", sorted(MODELS))
-def test_loss_falls(name: str) -> None:
-    model = build(name)
+def test_loss_falls(name: str, device: str) -> None:
+    model = build(name, device=device)
     means = train(model, epochs=20, steps=10)
     assert means[-1] < 0.8 * means[0], means
 
 
+@pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("name", sorted(MODELS))
-def test_embeddings_shapes_finite(name: str) -> None:
-    model = build(name)
+def test_embeddings_shapes_finite(name: str, device: str) -> None:
+    model = build(name, device=device)
     train(model, epochs=2, steps=3)
     users, items = model.embeddings()
     assert users.shape == (N_USERS, 16) and items.shape == (N_ITEMS, 16)
@@ -155,11 +167,12 @@ def test_loss_terms_named_and_finite(name: str) -> None:
         assert value.ndim == 0 and torch.isfinite(value), key
 
 
+@pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("name", sorted(MODELS))
-def test_first_batch_reaches_every_recommender_parameter(name: str) -> None:
+def test_first_batch_reaches_every_recommender_parameter(name: str, device: str) -> None:
     """No detached path: the epoch's first batch (where LATTICE/MICRO learn their graphs) sends
     a gradient to every parameter the main optimizer trains."""
-    model = build(name)
+    model = build(name, device=device)
     model.train()
     model.begin_epoch(1)
     batch = batches(model.graphs, 1, 64, np.random.default_rng(0))[0]
@@ -196,10 +209,11 @@ def _rejects_wrong_features(model: RecModel, graphs: TrainGraphs) -> None:
         model.prepare(replace(graphs, features={"text": graphs.features["text"]}))
 
 
+@pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("name", sorted(MODELS))
-def test_state_dict_round_trip_restores_embeddings(name: str) -> None:
+def test_state_dict_round_trip_restores_embeddings(name: str, device: str) -> None:
     """The trainer restores its best epoch with load_state_dict: embeddings must follow."""
-    model = build(name)
+    model = build(name, device=device)
     train(model, epochs=2, steps=3)
     saved = copy.deepcopy(model.state_dict())
     before = model.embeddings()
