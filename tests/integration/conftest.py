@@ -1,0 +1,124 @@
+"""Integration fixtures: a real Redis (db 15, flushed around each test), real uvicorn processes."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+import redis
+
+sys.path.insert(0, str(Path(__file__).parents[1] / "unit"))  # the tiny-bundle helper
+
+from service_bundle import TinyBundle, write_bundle  # noqa: E402
+
+DEFAULT_URL = "redis://127.0.0.1:6379/15"
+REPO = Path(__file__).resolve().parents[2]
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    here = Path(__file__).parent
+    for item in items:
+        if here in Path(str(item.fspath)).parents:
+            item.add_marker(pytest.mark.integration)
+
+
+@pytest.fixture()
+def redis_url() -> Iterator[str]:
+    """COLDREC_REDIS_URL or the local Redis's db 15; skipped when none answers."""
+    url = os.environ.get("COLDREC_REDIS_URL", DEFAULT_URL)
+    client = redis.Redis.from_url(url, socket_connect_timeout=0.5)
+    try:
+        client.ping()
+    except redis.RedisError:
+        pytest.skip(f"no Redis answers at {url}")
+    client.flushdb()
+    yield url
+    client.flushdb()
+    client.close()
+
+
+@pytest.fixture(scope="session")
+def tiny_bundle(tmp_path_factory: pytest.TempPathFactory) -> TinyBundle:
+    return write_bundle(tmp_path_factory.mktemp("run") / "bundle")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class ServiceProcess:
+    """`python -m service.serve` in a subprocess, with a client for it."""
+
+    def __init__(self, bundle: Path, env: dict[str, str], log: Path, cli: bool = False) -> None:
+        self.bundle, self.env, self.log, self.cli = bundle, env, log, cli
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.http = httpx.Client(base_url=self.url, timeout=10)
+
+    def start(self, timeout: float = 60) -> ServiceProcess:
+        cmd = [
+            sys.executable,
+            "-m",
+            "service.serve",
+            "--bundle",
+            str(self.bundle),
+            "--port",
+            str(self.port),
+        ]
+        env = {**os.environ, "OMP_NUM_THREADS": "1", **self.env}
+        with self.log.open("ab") as out:
+            self.proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=out, stderr=out)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"service exited: {self.log.read_text()[-3000:]}")
+            try:
+                if self.http.get("/readyz").status_code == 200:
+                    return self
+            except httpx.TransportError:
+                pass
+            time.sleep(0.1)
+        raise TimeoutError(f"service not ready: {self.log.read_text()[-3000:]}")
+
+    def kill9(self) -> None:
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(10)
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+        self.http.close()
+
+
+@pytest.fixture()
+def services(tmp_path: Path) -> Iterator[list[ServiceProcess]]:
+    """A list to append started services to; all are stopped at the end."""
+    started: list[ServiceProcess] = []
+    yield started
+    for svc in started:
+        svc.stop()
+
+
+def start_service(
+    started: list[ServiceProcess], bundle: Path, env: dict[str, str], log: Path, cli: bool = False
+) -> ServiceProcess:
+    svc = ServiceProcess(bundle, env, log, cli)
+    started.append(svc)
+    return svc.start()
