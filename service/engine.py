@@ -11,6 +11,7 @@ from __future__ import annotations
 import threading
 import time
 import uuid
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -20,7 +21,7 @@ from service.batcher import SearchBatcher
 from service.bundle import Bundle
 from service.errors import InvalidRequest, UnknownItem
 from service.features import Featurizer, check_features
-from service.index import Catalogue, Hit, Kind, KindIndex, Pool, Query
+from service.index import KINDS, Catalogue, Hit, Kind, KindIndex, Pool, Query
 from service.metrics import Metrics
 from service.search import make_backend, resolve_device
 from service.settings import Settings
@@ -65,11 +66,11 @@ def build_catalogue(bundle: Bundle, settings: Settings) -> Catalogue:
     dim = bundle.manifest.dim
     device = resolve_device(settings.index_device)
     kinds = []
-    for kind in ("warm", "cold"):
+    for kind in KINDS:
         backend = make_backend(
             settings.index_type, device, dim, bundle.items, settings.ivf_nlist, settings.ivf_nprobe
         )
-        kinds.append(KindIndex(kind, dim, backend, settings.compact_after))  # type: ignore[arg-type]
+        kinds.append(KindIndex(kind, dim, backend, settings.compact_after))
     catalogue = Catalogue(kinds[0], kinds[1])
     catalogue.upsert(np.arange(bundle.manifest.n_items, dtype=np.int64), bundle.items, "warm")
     return catalogue
@@ -282,7 +283,9 @@ class Engine:
             self.metrics.servable_latency.labels("stream").observe(max(0.0, time.time() - sent))
 
 
-def _chunks(pairs, size: int = 500):  # type: ignore[no-untyped-def]
+def _chunks(
+    pairs: Iterable[tuple[ItemRecord, np.ndarray | None]], size: int = 500
+) -> Iterator[tuple[list[ItemRecord], list[np.ndarray | None]]]:
     """Group (record, cached embedding) pairs into lists of `size`."""
     records: list[ItemRecord] = []
     cached: list[np.ndarray | None] = []

@@ -63,7 +63,8 @@ class KindIndex:
         return item in self._slot_of
 
     def vector(self, item: int) -> np.ndarray:
-        return self._vectors[self._slot_of[item]].copy()  # [dim]
+        row: np.ndarray = self._vectors[self._slot_of[item]].copy()  # [dim]
+        return row
 
     def add(self, items: np.ndarray, vectors: np.ndarray) -> None:
         """Append (or replace) `items` [m] with `vectors` [m, dim]."""

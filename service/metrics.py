@@ -60,7 +60,11 @@ class Metrics:
     def track_index(self, sizes: Callable[[], dict[str, int]]) -> None:
         """Read the index size at scrape time."""
         for kind in ("warm", "cold"):
-            self.index_items.labels(kind).set_function(lambda kind=kind: sizes()[kind])
+            self.index_items.labels(kind).set_function(_reader(sizes, kind))
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
+
+
+def _reader(sizes: Callable[[], dict[str, int]], kind: str) -> Callable[[], float]:
+    return lambda: float(sizes()[kind])

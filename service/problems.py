@@ -72,7 +72,7 @@ async def _service_error(request: Request, exc: Exception) -> JSONResponse:
 
 async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
-    errors = [
+    errors: list[dict[str, Any]] = [
         {
             "loc": [str(p) for p in e.get("loc", ())],
             "msg": str(e.get("msg", "")),
@@ -80,7 +80,7 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
         }
         for e in exc.errors()[:20]
     ]
-    detail = "; ".join(f"{'.'.join(e['loc'])}: {e['msg']}" for e in errors[:5])  # type: ignore[arg-type]
+    detail = "; ".join(f"{'.'.join(e['loc'])}: {e['msg']}" for e in errors[:5])
     return problem_response(
         request, 422, "validation-error", "Request validation failed", detail, errors=errors
     )

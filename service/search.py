@@ -68,7 +68,8 @@ class FaissBackend:
             self.add(vectors, 0)
 
     def search(self, queries: np.ndarray, fetch: int) -> tuple[np.ndarray, np.ndarray]:
-        return self._index.search(queries, fetch)  # ([b, fetch] scores, [b, fetch] slots)
+        found: tuple[np.ndarray, np.ndarray] = self._index.search(queries, fetch)
+        return found  # ([b, fetch] scores, [b, fetch] slots)
 
 
 def make_backend(

