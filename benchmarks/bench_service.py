@@ -1,0 +1,250 @@
+"""Service benchmark: latency and throughput of recommendations and registrations over HTTP.
+
+Not part of the test suite. For each catalogue size it writes a bundle (random clustered
+embeddings, dim 384, a text modality of 384 and an untrained projector of the real shape), starts
+`python -m service.serve` on it against Redis, and drives it from this process with asyncio
+(httpx) at several concurrencies. In the same run it times the raw FAISS search over the same
+matrix (one query, `faiss.knn`, and a 32-query batch through torch as the service batches it):
+the floor that end-to-end latency is compared with.
+
+    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/bench_service.py --items 10000 100000 \
+        --concurrency 1 4 16 --seconds 3 --out docs/results/bench_service.json
+
+Client and server share the machine's cores: the figures are a lower bound on what the server
+alone could do.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import hashlib
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import faiss
+import httpx
+import numpy as np
+import torch
+from safetensors.torch import save_file
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from models.config import ProjectorConfig  # noqa: E402
+from models.projection import ModalProjector  # noqa: E402
+
+DIM = 384
+K = 20
+
+
+def write_bundle(root: Path, n_items: int, n_users: int = 2000, seed: int = 0) -> None:
+    """A bundle per docs/BUNDLE.md with clustered random embeddings (no training)."""
+    rng = np.random.default_rng(seed)
+    root.mkdir(parents=True, exist_ok=True)
+    centers = rng.standard_normal((64, DIM)).astype(np.float32)
+    items = centers[rng.integers(0, 64, n_items)] + rng.standard_normal((n_items, DIM)).astype(
+        np.float32
+    )
+    users = centers[rng.integers(0, 64, n_users)] + rng.standard_normal((n_users, DIM)).astype(
+        np.float32
+    )
+    np.save(root / "items.npy", items.astype(np.float32) / np.sqrt(DIM))
+    np.save(root / "users.npy", users.astype(np.float32) / np.sqrt(DIM))
+    (root / "user_ids.json").write_text(json.dumps([f"u{u}" for u in range(n_users)]))
+    (root / "item_ids.json").write_text(json.dumps([f"i{i}" for i in range(n_items)]))
+    seen = rng.integers(0, n_items, (n_users, 20)).astype(np.int64)  # [U, 20]
+    np.savez(root / "seen.npz", indptr=np.arange(0, 20 * n_users + 1, 20), indices=seen.ravel())
+    torch.manual_seed(seed)
+    projector = ModalProjector({"text": DIM}, DIM, ProjectorConfig())
+    save_file(
+        {k: v.contiguous() for k, v in projector.state_dict().items()},
+        root / "projector.safetensors",
+    )
+    index = faiss.IndexFlatIP(DIM)
+    index.add(np.load(root / "items.npy"))
+    faiss.write_index(index, str(root / "index.faiss"))
+    files = sorted(p.name for p in root.iterdir() if p.name != "manifest.json")
+    manifest = {
+        "format_version": 1,
+        "model": "random",
+        "dataset": f"bench-{n_items}",
+        "dim": DIM,
+        "n_users": n_users,
+        "n_items": n_items,
+        "modalities": {"text": DIM},
+        "projector": {"hidden": 1024, "dropout": 0.5},
+        "score": "inner_product",
+        "metrics": {},
+        "created_at": "",
+        "code_version": "bench",
+        "files": {n: hashlib.sha256((root / n).read_bytes()).hexdigest() for n in files},
+    }
+    (root / "manifest.json").write_text(json.dumps(manifest))
+
+
+def raw_floor(bundle: Path, repeats: int = 20) -> dict[str, float]:
+    """Raw exact search over the bundle's items: one query (faiss) and a 32-query torch batch."""
+    items = np.load(bundle / "items.npy")
+    q1 = items[:1] * 1.01
+    q32 = items[:32] * 1.01
+
+    def median_ms(fn) -> float:  # type: ignore[no-untyped-def]
+        fn()
+        times = []
+        for _ in range(repeats):
+            t = time.perf_counter()
+            fn()
+            times.append(time.perf_counter() - t)
+        return float(np.median(times) * 1e3)
+
+    x = torch.from_numpy(items)
+    return {
+        "faiss_1q_ms": median_ms(
+            lambda: faiss.knn(q1, items, K, metric=faiss.METRIC_INNER_PRODUCT)
+        ),
+        "torch_32q_ms": median_ms(lambda: torch.topk(torch.from_numpy(q32) @ x.T, K, dim=1)),
+    }
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def start_server(bundle: Path, redis_url: str, namespace: str) -> tuple[subprocess.Popen, str]:
+    port = free_port()
+    env = {**os.environ, "COLDREC_REDIS_URL": redis_url, "COLDREC_NAMESPACE": namespace}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "service.serve", "--bundle", str(bundle), "--port", str(port)],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(url + "/readyz", timeout=2).status_code == 200:
+                return proc, url
+        except httpx.TransportError:
+            time.sleep(0.2)
+    proc.kill()
+    raise RuntimeError("the service did not become ready")
+
+
+async def drive(url: str, make_request, concurrency: int, seconds: float) -> dict[str, float]:  # type: ignore[no-untyped-def]
+    """`concurrency` workers send requests back to back for `seconds`; latency percentiles."""
+    latencies: list[float] = []
+    errors = 0
+    stop = time.perf_counter() + seconds
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    async with httpx.AsyncClient(base_url=url, timeout=30, limits=limits) as client:
+
+        async def worker(w: int) -> None:
+            nonlocal errors
+            n = 0
+            while time.perf_counter() < stop:
+                t = time.perf_counter()
+                r = await make_request(client, w, n)
+                latencies.append(time.perf_counter() - t)
+                errors += r.status_code >= 400
+                n += 1
+
+        start = time.perf_counter()
+        await asyncio.gather(*(worker(w) for w in range(concurrency)))
+        elapsed = time.perf_counter() - start
+    lat = np.asarray(latencies) * 1e3
+    return {
+        "concurrency": concurrency,
+        "requests": len(lat),
+        "errors": errors,
+        "p50_ms": float(np.percentile(lat, 50)),
+        "p99_ms": float(np.percentile(lat, 99)),
+        "throughput_rps": len(lat) / elapsed,
+    }
+
+
+def run_size(n_items: int, args: argparse.Namespace, work: Path) -> dict[str, object]:
+    bundle = work / f"bundle-{n_items}"
+    write_bundle(bundle, n_items)
+    floor = raw_floor(bundle)
+    proc, url = start_server(bundle, args.redis_url, f"bench{n_items}-{os.getpid()}")
+    rng = np.random.default_rng(1)
+    feats = rng.standard_normal((256, DIM)).astype(np.float32).tolist()
+    try:
+
+        async def recommend(client: httpx.AsyncClient, w: int, n: int) -> httpx.Response:
+            return await client.get(
+                f"/users/u{(w * 7919 + n) % 2000}/recommendations", params={"k": K}
+            )
+
+        async def register(client: httpx.AsyncClient, w: int, n: int) -> httpx.Response:
+            body = {"id": f"new-{w}-{n}", "features": {"text": feats[(w + n) % 256]}}
+            return await client.post("/items", json=body)
+
+        recs = [asyncio.run(drive(url, recommend, c, args.seconds)) for c in args.concurrency]
+        regs = [asyncio.run(drive(url, register, c, args.seconds)) for c in args.concurrency]
+        servable = _servable(url)
+    finally:
+        proc.terminate()
+        proc.wait(30)
+    return {
+        "items": n_items,
+        "raw_floor": floor,
+        "recommend": recs,
+        "register": regs,
+        "registration_to_servable": servable,
+    }
+
+
+def _servable(url: str) -> dict[str, float]:
+    """Registration-to-servable on the replica that took the write, from the service's own
+    histogram (a POST answers only once its item is in the index, so this is also the floor of
+    the POST latency)."""
+    text = httpx.get(url + "/metrics").text
+    vals = {
+        line.split()[0]: float(line.split()[1])
+        for line in text.splitlines()
+        if line.startswith("coldrec_registration_to_servable_seconds_")
+    }
+    total = vals.get('coldrec_registration_to_servable_seconds_sum{path="local"}', 0.0)
+    count = vals.get('coldrec_registration_to_servable_seconds_count{path="local"}', 0.0)
+    return {"mean_ms": total / max(count, 1.0) * 1e3, "registrations": count}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--items", type=int, nargs="+", default=[10_000, 100_000])
+    parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 4, 16])
+    parser.add_argument("--seconds", type=float, default=3.0)
+    parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/13")
+    parser.add_argument("--out", type=Path)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        results = [run_size(n, args, Path(tmp)) for n in args.items]
+    for r in results:
+        print(f"\n{r['items']:,} items; raw floor: {r['raw_floor']}")
+        print(f"registration to servable: {r['registration_to_servable']}")
+        for name in ("recommend", "register"):
+            for row in r[name]:  # type: ignore[attr-defined]
+                print(
+                    f"  {name:9s} c={row['concurrency']:>3} p50 {row['p50_ms']:7.2f} ms  "
+                    f"p99 {row['p99_ms']:7.2f} ms  {row['throughput_rps']:7.1f} req/s  "
+                    f"errors {row['errors']}"
+                )
+    if args.out:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    main()
