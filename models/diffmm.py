@@ -57,11 +57,10 @@ class DiffMM(RecModel):
         nn.init.xavier_uniform_(self.user_table.weight)
         nn.init.xavier_uniform_(self.item_table.weight)
         bias = dc.feat_transform == "linear"
-        self.feat_trans = nn.ModuleDict(
-            {m: nn.Linear(modal_dims[m], cfg.dim, bias=bias) for m in self.names}
-        )
-        for layer in self.feat_trans.values():
+        transforms = {m: nn.Linear(modal_dims[m], cfg.dim, bias=bias) for m in self.names}
+        for layer in transforms.values():
             nn.init.xavier_uniform_(layer.weight)
+        self.feat_trans = nn.ModuleDict(transforms)
         self.modal_logits = nn.Parameter(torch.full((len(self.names),), 0.5))
         self.denoisers = nn.ModuleDict(
             {
@@ -82,7 +81,9 @@ class DiffMM(RecModel):
         self._adj: Tensor | None = None
         self._modal_graphs: list[Tensor] | None = None
         self._epochs_seen = 0
-        self.register_load_state_dict_post_hook(lambda module, keys: self._forget_graphs())
+        self.register_load_state_dict_post_hook(  # type: ignore[no-untyped-call]
+            lambda module, keys: self._forget_graphs()
+        )
 
     # -- lifecycle -----------------------------------------------------------------------------
     def prepare(self, graphs: TrainGraphs) -> None:
@@ -140,11 +141,11 @@ class DiffMM(RecModel):
         for start in range(0, len(order), dc.denoise_batch):
             x0 = rows.dense(order[start : start + dc.denoise_batch])  # [B, I]
             for m in self.names:
-                denoiser, optimizer = self.denoisers[m], self._optimizers[m]
+                denoiser, optimizer = self._denoiser(m), self._optimizers[m]
                 denoiser.train()
                 diff, msi = self.schedule.training_losses(denoiser, x0, item_emb, feats[m])
                 optimizer.zero_grad(set_to_none=True)
-                (diff + dc.msi_weight * msi).backward()
+                (diff + dc.msi_weight * msi).backward()  # type: ignore[no-untyped-call]
                 optimizer.step()
                 sums[m][0] += float(diff.detach())
                 sums[m][1] += float(msi.detach())
@@ -167,10 +168,19 @@ class DiffMM(RecModel):
             users = torch.arange(start, min(start + batch, self.n_users), device=device)
             x0 = rows.dense(users)  # [B, I]
             for m in self.names:
-                denoised = self.schedule.denoise(self.denoisers[m], x0)  # [B, I]
+                denoised = self.schedule.denoise(self._denoiser(m), x0)  # [B, I]
                 self._generated(m)[users] = denoised.topk(self.rebuild_k, dim=1).indices
-        self.drop_seed.fill_(int(torch.randint(0, 2**62, ())))
+        self._drop_seed().fill_(int(torch.randint(0, 2**62, ())))
         self._forget_graphs()
+
+    def _denoiser(self, m: str) -> Denoiser:
+        module = self.denoisers[m]
+        assert isinstance(module, Denoiser)
+        return module
+
+    def _drop_seed(self) -> Tensor:
+        buf = self.get_buffer("drop_seed")
+        return buf
 
     def _generated(self, m: str) -> Tensor:
         buf: Tensor = getattr(self, f"generated_{m}")
@@ -198,7 +208,7 @@ class DiffMM(RecModel):
         users = np.repeat(np.arange(self.n_users), self.rebuild_k)
         items = gen.reshape(-1).cpu().numpy()
         graph = bipartite_adjacency(users, items, self.n_users, self.n_items, self_loops=True)
-        return edge_dropout(graph, self.cfg.diffmm.keep_rate, int(self.drop_seed) + j).to(device)
+        return edge_dropout(graph, self.cfg.diffmm.keep_rate, int(self._drop_seed()) + j).to(device)
 
     def _adjacency(self) -> Tensor:
         _ = self.graphs  # raises ModelNotReady before prepare

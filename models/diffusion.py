@@ -104,7 +104,8 @@ class DiffusionSchedule:
         """
         if self.noise_scale == 0.0:
             t0 = torch.zeros(len(x0), dtype=torch.int64, device=x0.device)
-            return model(x0, t0, dropout=False)
+            once: Tensor = model(x0, t0, dropout=False)
+            return once
         x = x0
         for step in reversed(range(self.steps)):
             t = torch.full((len(x),), step, dtype=torch.int64, device=x.device)
@@ -135,7 +136,8 @@ class Denoiser(nn.Module):
         if dropout:
             x = self.drop(x)
         h = torch.tanh(self.inp(torch.cat([x, emb], dim=1)))  # [B, hidden]
-        return self.out(h)  # [B, I]
+        out: Tensor = self.out(h)  # [B, I]
+        return out
 
 
 def timestep_embedding(t: Tensor, dim: int) -> Tensor:

@@ -143,7 +143,9 @@ def edge_spmm(edges: Edges, x: Tensor) -> Tensor:
     """
     if x.shape[0] != edges.n:
         raise ValueError(f"x has {x.shape[0]} rows, the graph {edges.n} nodes")
-    out: Tensor = _EdgeSpmm.apply(edges.values, x, edges.rows, edges.cols, edges.n)
+    out: Tensor = _EdgeSpmm.apply(  # type: ignore[no-untyped-call]
+        edges.values, x, edges.rows, edges.cols, edges.n
+    )
     return out
 
 
@@ -154,7 +156,8 @@ class _EdgeSpmm(torch.autograd.Function):
         ctx.n = n
         index = torch.stack([rows, cols])
         matrix = torch.sparse_coo_tensor(index, values.detach(), (n, n), check_invariants=False)
-        return torch.sparse.mm(matrix, x.detach())
+        out: Tensor = torch.sparse.mm(matrix, x.detach())
+        return out
 
     @staticmethod
     def backward(ctx: Any, grad: Tensor) -> tuple[Tensor | None, Tensor | None, None, None, None]:

@@ -52,7 +52,9 @@ class Lattice(RecModel):
         # w of alpha = softmax(w); the original starts from 0.5 per modality.
         self.modal_logits = nn.Parameter(torch.full((len(modal_dims),), 0.5))
         self._cache = EpochGraphCache()
-        self.register_load_state_dict_post_hook(lambda module, keys: self._cache.invalidate(False))
+        self.register_load_state_dict_post_hook(  # type: ignore[no-untyped-call]
+            lambda module, keys: self._cache.invalidate(False)
+        )
 
     def prepare(self, graphs: TrainGraphs) -> None:
         features = check_features(graphs, self.modal_dims)  # raises before any state changes

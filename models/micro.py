@@ -57,7 +57,9 @@ class Micro(RecModel):
             nn.Linear(cfg.dim, cfg.dim), nn.Tanh(), nn.Linear(cfg.dim, 1, bias=False)
         )
         self._cache = EpochGraphCache()
-        self.register_load_state_dict_post_hook(lambda module, keys: self._cache.invalidate(False))
+        self.register_load_state_dict_post_hook(  # type: ignore[no-untyped-call]
+            lambda module, keys: self._cache.invalidate(False)
+        )
 
     def prepare(self, graphs: TrainGraphs) -> None:
         features = check_features(graphs, self.modal_dims)  # raises before any state changes
@@ -116,7 +118,8 @@ class Micro(RecModel):
         limit = self.cfg.micro.cl_max_items
         if len(items) > limit:
             items = items[torch.randperm(len(items), device=items.device)[:limit]]
-        return items
+        picked: Tensor = items
+        return picked
 
 
 def fusion_infonce(z1: Tensor, z2: Tensor, tau: float) -> Tensor:
