@@ -82,44 +82,55 @@ class Micro(RecModel):
             out.append(combine([learned, self.item_graphs.frozen[m].scaled(lam)]))
         return out
 
-    def forward_views(self) -> tuple[Tensor, Tensor, list[Tensor], Tensor]:
-        """(users [U, d], items [I, d], per-modality views H^m [I, d] each, fused H [I, d])."""
+    def _backbone_and_views(self) -> tuple[Tensor, Tensor, list[Tensor]]:
+        """(LightGCN users [U, d], LightGCN items [I, d], views H^m = (A^m)^L E_id [I, d])."""
         adj = self.graphs.adj  # raises ModelNotReady before prepare
         graphs = self._cache.get(self.modal_graphs, self.training)
         layers = self.cfg.micro.item_layers
         views = [propagate_items(g, self.item_table.weight, layers) for g in graphs]
-        stacked = torch.stack(views, 1)  # [I, M, d]
-        beta = torch.softmax(self.query(stacked), dim=1)  # [I, M, 1]
-        fused = (beta * stacked).sum(1)  # [I, d]
         ego = torch.cat([self.user_table.weight, self.item_table.weight])  # [U + I, d]
         final = lightgcn_mean(adj, ego, self.cfg.n_layers)
-        items = final[self.n_users :] + F.normalize(fused, dim=1)
-        return final[: self.n_users], items, views, fused
+        return final[: self.n_users], final[self.n_users :], views
+
+    def fuse(self, views: list[Tensor]) -> Tensor:
+        """Attention fusion H = sum_m beta^m H^m, beta = softmax_m q(H^m): [n, d]."""
+        stacked = torch.stack(views, 1)  # [n, M, d]
+        beta = torch.softmax(self.query(stacked), dim=1)  # [n, M, 1]
+        return (beta * stacked).sum(1)
 
     def propagate(self) -> tuple[Tensor, Tensor]:
-        users, items, _, _ = self.forward_views()
-        return users, items
+        users, items, views = self._backbone_and_views()
+        return users, items + F.normalize(self.fuse(views), dim=1)
 
     def loss(self, batch: Batch) -> dict[str, Tensor]:
-        users, items, views, fused = self.forward_views()
-        terms = bpr_terms(users, items, batch, self.cfg.reg)
-        anchors = self._contrast_items(batch)
+        """BPR + L2 + contrastive fusion, with fusion computed for the batch's items only
+        (the attention MLP over every item each step would cost I x M x d^2 for nothing)."""
+        users, light_items, views = self._backbone_and_views()
+        size = len(batch.pos_items)
+        rows, where = torch.unique(
+            torch.cat([batch.pos_items, batch.neg_items]), return_inverse=True
+        )  # rows [R]: the batch's distinct items; where [2B]: each triple's row position
+        row_views = [view[rows] for view in views]  # [R, d] each
+        fused = self.fuse(row_views)  # [R, d]
+        items = light_items[rows] + F.normalize(fused, dim=1)  # [R, d]
+        local = Batch(batch.users, where[:size], where[size:])
+        terms = bpr_terms(users, items, local, self.cfg.reg)
+        anchors = self._contrast_rows(len(rows), rows.device)
         tau = self.cfg.micro.cl_temperature
         cl = sum(
-            (fusion_infonce(view[anchors], fused[anchors], tau) for view in views),
+            (fusion_infonce(view[anchors], fused[anchors], tau) for view in row_views),
             start=torch.zeros((), device=fused.device),
         )
         terms["contrastive"] = self.cfg.micro.cl_weight * cl
         return terms
 
-    def _contrast_items(self, batch: Batch) -> Tensor:
-        """The batch's distinct items, subsampled to `cl_max_items`: [S]."""
-        items = torch.unique(torch.cat([batch.pos_items, batch.neg_items]))
+    def _contrast_rows(self, n_rows: int, device: torch.device) -> Tensor:
+        """Positions of the contrastive anchors among the batch's distinct items: all of them,
+        or `cl_max_items` of them at random."""
         limit = self.cfg.micro.cl_max_items
-        if len(items) > limit:
-            items = items[torch.randperm(len(items), device=items.device)[:limit]]
-        picked: Tensor = items
-        return picked
+        if n_rows > limit:
+            return torch.randperm(n_rows, device=device)[:limit]
+        return torch.arange(n_rows, device=device)
 
 
 def fusion_infonce(z1: Tensor, z2: Tensor, tau: float) -> Tensor:

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import torch
 
-from models.base import Batch, ModelNotReady, RecModel, TrainGraphs
+from models.base import Batch, ModelNotReady, RecModel, TrainGraphs, bpr_terms
 from models.config import (
     DiffMMConfig,
     LatticeConfig,
@@ -182,6 +182,20 @@ def test_first_batch_reaches_every_recommender_parameter(name: str, device: str)
             continue
         assert param.grad is not None, param_name
         assert torch.isfinite(param.grad).all() and param.grad.abs().sum() > 0, param_name
+
+
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_loss_ranks_the_exported_embeddings(name: str) -> None:
+    """The BPR term is computed on exactly the embeddings `embeddings()` exports."""
+    model = build(name)
+    train(model, epochs=1, steps=2)
+    model.train()
+    model.begin_epoch(2)
+    batch = batches(model.graphs, 1, 48, np.random.default_rng(5))[0]
+    with torch.no_grad():
+        from_loss = model.loss(batch)["bpr"]
+    users, items = model.embeddings()
+    torch.testing.assert_close(from_loss, bpr_terms(users, items, batch, 0.0)["bpr"])
 
 
 @pytest.mark.parametrize("name", sorted(MODELS))
