@@ -25,7 +25,7 @@ from service.index import KINDS, Catalogue, Hit, Kind, KindIndex, Pool, Query
 from service.metrics import Metrics
 from service.search import make_backend, resolve_device
 from service.settings import Settings
-from service.store import ItemRecord, Store
+from service.store import ItemRecord, Store, stream_version
 
 
 @dataclass
@@ -97,7 +97,10 @@ class Engine:
         self.origin = uuid.uuid4().hex  # this replica, so it skips its own stream events
         self.item_ids = IdMap(bundle.item_ids.ids)  # bundle rows first; new items appended
         self.online_seen: dict[str, set[int]] = {}
-        self._lock = threading.Lock()  # guards item_ids and online_seen
+        # item -> stream id of the write the index holds: a replica applies a write only if it is
+        # newer, so replicas converge whatever order local writes and stream events arrive in.
+        self._versions: dict[int, tuple[int, int]] = {}
+        self._lock = threading.Lock()  # guards item_ids, online_seen, _versions, index writes
         users = bundle.users if len(bundle.users) else bundle.items
         self.mean_user = users.mean(axis=0).astype(np.float32)  # [dim], the fallback user
         self.batcher = SearchBatcher(self._search, settings.max_search_batch)
@@ -114,10 +117,11 @@ class Engine:
             raise InvalidRequest("a batch names the same item id twice")
         records = [self._record(it, received_at) for it in items]
         embeddings = self.featurizer.embed(records)  # [n, dim]
-        self.store.save_items(records, embeddings, self.bundle.digest, self.origin)
+        versions = self.store.save_items(records, embeddings, self.bundle.digest, self.origin)
         with self._lock:
             internal = np.asarray([self.item_ids.add(i) for i in ids], dtype=np.int64)
-        self.catalogue.upsert(internal, embeddings, "cold")
+            keep = [j for j, v in enumerate(versions) if self._claim(int(internal[j]), v)]
+            self.catalogue.upsert(internal[keep], embeddings[keep], "cold")
         self.metrics.registered.inc(len(items))
         self.metrics.servable_latency.labels("local").observe(time.time() - received_at)
         return [self._view(rec) for rec in records]
@@ -149,9 +153,20 @@ class Engine:
     def delete_item(self, item_id: str) -> None:
         """Retire an item (bundle or registered): it is never recommended again."""
         self._kind(item_id)
-        self.store.retire(item_id, self.bundle.digest, self.origin)
-        self.catalogue.remove(self.item_ids.index(item_id))
+        version = self.store.retire(item_id, self.bundle.digest, self.origin)
+        idx = self.item_ids.index(item_id)
+        with self._lock:
+            if self._claim(idx, version):
+                self.catalogue.remove(idx)
         self.metrics.retired.inc()
+
+    def _claim(self, item: int, version: str) -> bool:
+        """Record `version` for `item` if it is newer than what the index holds (lock held)."""
+        v = stream_version(version)
+        if self._versions.get(item, (-1, -1)) >= v:
+            return False
+        self._versions[item] = v
+        return True
 
     def _kind(self, item_id: str) -> Kind:
         internal = self.item_ids.get(item_id)
@@ -249,24 +264,25 @@ class Engine:
                 if idx is not None:
                     self._add_seen(user, idx)
 
-    def apply_event(self, fields: dict[bytes, bytes]) -> None:
-        """Apply one stream event written by another replica."""
+    def apply_event(self, event_id: str, fields: dict[bytes, bytes]) -> None:
+        """Apply one stream event written by another replica (older versions are ignored)."""
         if fields.get(b"origin", b"").decode() == self.origin:
             return
         kind = fields.get(b"type", b"").decode()
         item_id = fields.get(b"id", b"").decode()
         if kind == "item":
-            self._apply_item(item_id, fields)
+            self._apply_item(event_id, item_id, fields)
         elif kind == "retire":
-            idx = self.item_ids.get(item_id)
-            if idx is not None:
-                self.catalogue.remove(idx)
+            with self._lock:
+                idx = self.item_ids.get(item_id)
+                if idx is not None and self._claim(idx, event_id):
+                    self.catalogue.remove(idx)
         elif kind == "interaction":
             idx = self.item_ids.get(item_id)
             if idx is not None:
                 self._add_seen(fields.get(b"user", b"").decode(), idx)
 
-    def _apply_item(self, item_id: str, fields: dict[bytes, bytes]) -> None:
+    def _apply_item(self, event_id: str, item_id: str, fields: dict[bytes, bytes]) -> None:
         emb = fields.get(b"emb")
         if fields.get(b"digest", b"").decode() == self.bundle.digest and emb:
             vector = np.frombuffer(emb, dtype="<f4").astype(np.float32)[None, :]  # [1, dim]
@@ -277,7 +293,9 @@ class Engine:
             vector = self.featurizer.embed([rec])
         with self._lock:
             idx = self.item_ids.add(item_id)
-        self.catalogue.upsert(np.asarray([idx], np.int64), vector, "cold")
+            if not self._claim(idx, event_id):
+                return
+            self.catalogue.upsert(np.asarray([idx], np.int64), vector, "cold")
         sent = float(fields.get(b"ts", b"0"))
         if sent > 0:
             self.metrics.servable_latency.labels("stream").observe(max(0.0, time.time() - sent))

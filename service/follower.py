@@ -17,7 +17,11 @@ class Follower:
     """A thread applying every stream event after `start_id` (blocking reads, no polling gap)."""
 
     def __init__(
-        self, store: Store, apply: Callable[[Fields], None], start_id: str, block_ms: int = 50
+        self,
+        store: Store,
+        apply: Callable[[str, Fields], None],
+        start_id: str,
+        block_ms: int = 50,
     ) -> None:
         self._store = store
         self._apply = apply
@@ -46,7 +50,7 @@ class Follower:
                 continue
             for event_id, fields in events:
                 try:
-                    self._apply(fields)
+                    self._apply(event_id, fields)
                 except Exception:  # one bad event must not stop replication
                     log.exception("could not apply stream event %s", event_id)
                 self.last_id = event_id

