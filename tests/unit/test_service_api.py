@@ -8,6 +8,7 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 from service_bundle import HashEncoder, TinyBundle, real_redis_url, write_bundle
@@ -230,3 +231,17 @@ def test_operations_endpoints(client: TestClient) -> None:
 
 def test_scores_are_finite(client: TestClient) -> None:
     assert all(math.isfinite(i["score"]) for i in _recs(client, "u3", k=16)["items"])
+
+
+def test_replicas_converge_on_the_latest_write(settings: Settings, tiny: TinyBundle) -> None:
+    with TestClient(create_app(settings)) as a, TestClient(create_app(settings)) as b:
+        a.post("/items", json={"id": "x", "features": tiny.item_features(0)})
+        b.post("/items", json={"id": "x", "features": tiny.item_features(1)})  # later: it wins
+        time.sleep(0.3)
+        engines = [c.app.state.engine for c in (a, b)]
+        vecs = [e.catalogue.vectors([e.item_ids.index("x")]) for e in engines]
+        assert np.allclose(vecs[0], vecs[1])
+        assert float(vecs[0][0] @ engines[0].bundle.users[1]) > 0  # the odd version
+        stale = {b"type": b"item", b"id": b"x", b"origin": b"old", b"digest": b"", b"ts": b"0"}
+        a.app.state.engine.apply_event("1-0", stale)  # an old event replayed: ignored
+        assert np.allclose(engines[0].catalogue.vectors([engines[0].item_ids.index("x")]), vecs[0])
