@@ -34,6 +34,8 @@ class ProjectorFit:
     valid_cold_recall20: float | None = None
     output_scale: float = 1.0
     warm_alignment_cos: float | None = None  # mean cos(projected warm item, trained embedding)
+    scale_multiplier: float = 1.0  # chosen on mixed validation, on top of the norm match
+    valid_mixed_recall20: float | None = None
 
     def summary(self) -> dict[str, Any]:
         return {k: (round(v, 5) if isinstance(v, float) else v) for k, v in self.__dict__.items()}
@@ -142,6 +144,10 @@ def fit_projector(
     projector.load_state_dict(best_state)
     projector.eval()
     fit.valid_cold_recall20 = best if validator is not None else None
+    if validator is not None:
+        fit.scale_multiplier, fit.valid_mixed_recall20 = _select_scale(
+            model, dataset, split, view, user_np, warm_t
+        )
     fit.output_scale = float(projector.output_scale)
     projected = _project(projector, dataset, view.warm_items)
     fit.warm_alignment_cos = float(F.cosine_similarity(projected, warm_t, dim=1).mean())
@@ -165,3 +171,42 @@ class _ColdValidator:
             candidates=None,
         )
         return float(metrics["recall@20"])
+
+
+SCALE_GRID = (0.5, 0.7, 1.0, 1.4, 2.0, 2.8, 4.0)
+
+
+def _select_scale(
+    model: RecModel,
+    dataset: Dataset,
+    split: Split,
+    view: WarmView,
+    user_emb: np.ndarray,
+    warm_t: Tensor,
+) -> tuple[float, float]:
+    """Choose how loud cold items speak next to warm ones, on validation only.
+
+    Matching mean norms is not enough: a warm item's score also carries what the graph learned
+    from its neighbours, which content cannot reproduce, so cold items land too low in a mixed
+    list. Boosting them without limit only trades warm hits for cold ones, so the criterion is
+    Recall@20 on the union of warm and cold validation interactions, ranked among the warm and
+    cold validation items together, the way the service mixes them.
+    """
+    assert model.projector is not None
+    pool = np.zeros(dataset.n_items, dtype=bool)
+    pool[view.warm_items] = True
+    pool[split.cold_valid_items] = True
+    exclude = split.matrix(dataset, Part.TRAIN)
+    truth = split.matrix(dataset, Part.VALID, Part.COLD_VALID)
+    base = float(model.projector.output_scale)
+    items = embed_all_items(model, dataset, view, warm_t)
+    cold = view.row_of_item < 0
+    best_multiplier, best_score = 1.0, -1.0
+    for multiplier in SCALE_GRID:
+        scaled = items.copy()
+        scaled[cold] *= multiplier
+        score = rank_metrics(user_emb, scaled, exclude=exclude, truth=truth, candidates=pool)
+        if score["recall@20"] > best_score:
+            best_multiplier, best_score = multiplier, float(score["recall@20"])
+    model.projector.output_scale.fill_(base * best_multiplier)
+    return best_multiplier, best_score

@@ -128,7 +128,7 @@ def _fit_backbone(
     sampler = BprSampler(
         view.train_users, view.train_rows, len(view.warm_items), tc.batch_size, tc.seed
     )
-    optimizer = torch.optim.Adam(model.recommender_parameters(), lr=tc.lr)
+    optimizer = torch.optim.Adam(model.recommender_parameters(), lr=tc.lr, fused=True)
     validator = _WarmValidator(dataset, split, view)
     best_score, best_epoch, best_state, stale = -1.0, 0, copy.deepcopy(model.state_dict()), 0
     history: list[dict[str, float]] = []
