@@ -6,6 +6,8 @@ from __future__ import annotations
 class ServiceError(Exception):
     """Base class: every error the service raises on purpose. The message is the client's detail."""
 
+    headers: dict[str, str] = {}  # extra response headers of this problem
+
 
 class BundleError(ServiceError):
     """The bundle is missing, altered, or of a format this service cannot read."""
@@ -29,6 +31,26 @@ class ModelNotReady(ServiceError):
 
 class StoreUnavailable(ServiceError):
     """Redis did not answer, so nothing was written."""
+
+
+class Unauthorized(ServiceError):
+    """No API key was given where one is required."""
+
+    headers = {"WWW-Authenticate": 'ApiKey header="X-API-Key"'}
+
+
+class Forbidden(ServiceError):
+    """The API key given is not one of the configured keys."""
+
+
+class RateLimited(ServiceError):
+    """Too many requests from one key (or client) in the current second."""
+
+    headers = {"Retry-After": "1"}
+
+
+class PayloadTooLarge(ServiceError):
+    """The request body is over the configured limit."""
 
 
 class IndexUnavailable(ServiceError):

@@ -40,6 +40,10 @@ class Keys:
         """ZSET: items recently recommended to the user, scored by time (for hit counting)."""
         return f"{self.ns}:recent:{user_id}"
 
+    def rate(self, identity: str, second: int) -> str:
+        """STRING counter: requests of one API key (hashed) or client in one second."""
+        return f"{self.ns}:rate:{identity}:{second}"
+
     @property
     def events(self) -> str:
         """STREAM: item upserts, retirements and interactions, followed by every replica."""

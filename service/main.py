@@ -11,6 +11,7 @@ from fastapi import FastAPI, Request, Response
 
 from service import problems
 from service.features import Encoder
+from service.guard import BodyLimit
 from service.metrics import Metrics
 from service.routes import health, interactions, items, recommendations
 from service.runtime import Runtime
@@ -50,6 +51,7 @@ def create_app(
     for router in (items.router, recommendations.router, interactions.router, health.router):
         app.include_router(router)
     app.middleware("http")(_time_requests)
+    app.add_middleware(BodyLimit, max_bytes=app.state.settings.max_body_bytes)
     return app
 
 

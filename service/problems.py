@@ -12,12 +12,16 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from service.errors import (
     BundleError,
+    Forbidden,
     IndexUnavailable,
     InvalidFeatures,
     InvalidRequest,
     ModelNotReady,
+    PayloadTooLarge,
+    RateLimited,
     ServiceError,
     StoreUnavailable,
+    Unauthorized,
     UnknownItem,
 )
 
@@ -28,6 +32,10 @@ TYPE_BASE = "/problems/"
 # exception class -> (HTTP status, type slug, title). The most specific class wins (MRO order).
 PROBLEMS: dict[type[Exception], tuple[int, str, str]] = {
     InvalidRequest: (400, "invalid-request", "Invalid request"),
+    Unauthorized: (401, "unauthorized", "An API key is required"),
+    Forbidden: (403, "forbidden", "The API key is not valid"),
+    PayloadTooLarge: (413, "payload-too-large", "The request body is too large"),
+    RateLimited: (429, "rate-limited", "Too many requests"),
     UnknownItem: (404, "unknown-item", "Unknown item"),
     InvalidFeatures: (422, "invalid-features", "Invalid item features"),
     StoreUnavailable: (503, "store-unavailable", "Redis is unavailable"),
@@ -47,7 +55,13 @@ def problem_for(exc: Exception) -> tuple[int, str, str]:
 
 
 def problem_response(
-    request: Request, status: int, slug: str, title: str, detail: str, **extra: Any
+    request: Request,
+    status: int,
+    slug: str,
+    title: str,
+    detail: str,
+    headers: dict[str, str] | None = None,
+    **extra: Any,
 ) -> JSONResponse:
     """The one writer of problem documents; also counts them by type."""
     metrics = getattr(request.app.state, "metrics", None)
@@ -61,13 +75,15 @@ def problem_response(
         "instance": request.url.path,
         **extra,
     }
-    headers = {"Retry-After": "1"} if status == 503 else None
+    if status == 503:
+        headers = {"Retry-After": "1", **(headers or {})}
     return JSONResponse(body, status_code=status, media_type=MEDIA_TYPE, headers=headers)
 
 
 async def _service_error(request: Request, exc: Exception) -> JSONResponse:
     status, slug, title = problem_for(exc)
-    return problem_response(request, status, slug, title, str(exc) or title)
+    headers = exc.headers if isinstance(exc, ServiceError) else None
+    return problem_response(request, status, slug, title, str(exc) or title, headers)
 
 
 async def _validation_error(request: Request, exc: Exception) -> JSONResponse:

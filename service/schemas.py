@@ -146,5 +146,5 @@ class Ready(BaseModel):
 
 PROBLEM_RESPONSES: dict[int | str, dict[str, object]] = {
     code: {"model": Problem, "content": {"application/problem+json": {}}}
-    for code in (400, 404, 422, 503)
+    for code in (400, 401, 403, 404, 413, 422, 429, 503)
 }

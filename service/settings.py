@@ -54,6 +54,17 @@ class Settings(BaseSettings):
     follow_block_ms: int = Field(default=50, ge=1, le=1000)
     preload_text_encoder: bool = False
 
+    api_keys: str = Field(
+        default="", repr=False, description="comma-separated keys; set: writes need X-API-Key"
+    )
+    protect_reads: bool = Field(default=False, description="reads need a key too")
+    rate_limit_per_s: int = Field(default=0, ge=0, description="requests per key per second; 0 off")
+    max_body_bytes: int = Field(default=8 << 20, ge=1024)
+
+    def key_list(self) -> list[str]:
+        """The configured API keys (never logged: the field is left out of repr)."""
+        return [k.strip() for k in self.api_keys.split(",") if k.strip()]
+
 
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Body
+from fastapi import APIRouter, Body, Depends
 
 from service.deps import EngineDep, SettingsDep
 from service.errors import InvalidRequest
+from service.guard import require_write
 from service.schemas import (
     PROBLEM_RESPONSES,
     InteractionBatchIn,
@@ -19,7 +20,12 @@ from service.schemas import (
 router = APIRouter(tags=["interactions"], responses=PROBLEM_RESPONSES)
 
 
-@router.post("/interactions", status_code=201, response_model=InteractionsOut)
+@router.post(
+    "/interactions",
+    status_code=201,
+    response_model=InteractionsOut,
+    dependencies=[Depends(require_write)],
+)
 def post_interactions(
     engine: EngineDep,
     settings: SettingsDep,

@@ -5,11 +5,12 @@ from __future__ import annotations
 import time
 from typing import Annotated
 
-from fastapi import APIRouter, Body, Path, Response
+from fastapi import APIRouter, Body, Depends, Path, Response
 
 from service.deps import EngineDep, SettingsDep
 from service.engine import ItemView, NewItem
 from service.errors import InvalidRequest
+from service.guard import require_read, require_write
 from service.schemas import PROBLEM_RESPONSES, ItemBatchIn, ItemOut, ItemsBody, ItemsOut
 
 router = APIRouter(tags=["items"], responses=PROBLEM_RESPONSES)
@@ -27,7 +28,9 @@ def _out(view: ItemView) -> ItemOut:
     )
 
 
-@router.post("/items", status_code=201, response_model=ItemsOut)
+@router.post(
+    "/items", status_code=201, response_model=ItemsOut, dependencies=[Depends(require_write)]
+)
 def register_items(
     engine: EngineDep,
     settings: SettingsDep,
@@ -45,13 +48,13 @@ def register_items(
     return ItemsOut(items=[_out(v) for v in engine.register(new, received)])
 
 
-@router.get("/items/{item_id}", response_model=ItemOut)
+@router.get("/items/{item_id}", response_model=ItemOut, dependencies=[Depends(require_read)])
 def get_item(engine: EngineDep, item_id: PathId) -> ItemOut:
     """A servable item: warm (trained, from the bundle) or cold (registered online)."""
     return _out(engine.get_item(item_id))
 
 
-@router.delete("/items/{item_id}", status_code=204)
+@router.delete("/items/{item_id}", status_code=204, dependencies=[Depends(require_write)])
 def delete_item(engine: EngineDep, item_id: PathId) -> Response:
     """Retire an item: it is never recommended again (until registered anew)."""
     engine.delete_item(item_id)

@@ -4,16 +4,21 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Depends, Path, Query
 
 from service.deps import EngineDep, SettingsDep
 from service.errors import InvalidRequest
+from service.guard import require_read
 from service.schemas import PROBLEM_RESPONSES, RecommendationsOut, ScoredItem
 
 router = APIRouter(tags=["recommendations"], responses=PROBLEM_RESPONSES)
 
 
-@router.get("/users/{user_id}/recommendations", response_model=RecommendationsOut)
+@router.get(
+    "/users/{user_id}/recommendations",
+    response_model=RecommendationsOut,
+    dependencies=[Depends(require_read)],
+)
 def recommend(
     engine: EngineDep,
     settings: SettingsDep,

@@ -1,0 +1,128 @@
+"""Access control and limits: API keys (constant-time), per-key rate limits in Redis, body size."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import time
+
+import redis
+from fastapi import Request
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from service.errors import Forbidden, RateLimited, Unauthorized
+from service.problems import problem_response
+from service.settings import Settings
+
+
+def _presented_key(request: Request) -> str | None:
+    key = request.headers.get("x-api-key")
+    if key is None:
+        auth = request.headers.get("authorization", "")
+        if auth.lower().startswith("bearer "):
+            key = auth[7:].strip()
+    return key or None
+
+
+def _check_key(request: Request, settings: Settings) -> str | None:
+    """The valid key presented (None when no keys are configured); 401 or 403 otherwise."""
+    keys = settings.key_list()
+    if not keys:
+        return None
+    given = _presented_key(request)
+    if given is None:
+        raise Unauthorized("this endpoint needs an API key in the X-API-Key header")
+    ok = False
+    for key in keys:  # compare with every key, in constant time each
+        ok |= hmac.compare_digest(given.encode(), key.encode())
+    if not ok:
+        raise Forbidden("the API key is not valid")
+    return given
+
+
+def _rate_limit(request: Request, settings: Settings, key: str | None) -> None:
+    """At most `rate_limit_per_s` requests per key (or client address) per second, in Redis."""
+    limit = settings.rate_limit_per_s
+    engine = getattr(request.app.state, "engine", None)
+    if not limit or engine is None:
+        return
+    who = key or (request.client.host if request.client else "anonymous")
+    identity = hashlib.sha256(who.encode()).hexdigest()[:16]  # keys never reach Redis in clear
+    second = int(time.time())
+    name = engine.store.keys.rate(identity, second)
+    try:
+        pipe = engine.store.client.pipeline(transaction=False)
+        pipe.incr(name)
+        pipe.expire(name, 2)
+        count = int(pipe.execute()[0])
+    except redis.RedisError:
+        request.app.state.metrics.redis_errors.labels("rate_limit").inc()
+        return  # fail open: a Redis outage must not take reads down with it
+    if count > limit:
+        raise RateLimited(f"more than {limit} requests in one second")
+
+
+def require_write(request: Request) -> None:
+    """Dependency of POST/DELETE routes: a valid key when keys are configured, then the limit."""
+    settings: Settings = request.app.state.settings
+    _rate_limit(request, settings, _check_key(request, settings))
+
+
+def require_read(request: Request) -> None:
+    """Dependency of read routes: a key only with `protect_reads`; the rate limit always."""
+    settings: Settings = request.app.state.settings
+    key = _check_key(request, settings) if settings.protect_reads else _presented_key(request)
+    _rate_limit(request, settings, key)
+
+
+class BodyLimit:
+    """ASGI middleware: refuse a body over `max_bytes` with a 413 problem before any route runs.
+
+    The body is read (up to the limit) before the app sees it, so a chunked body without
+    Content-Length is refused the same way.
+    """
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] in ("GET", "HEAD", "OPTIONS", "DELETE"):
+            await self.app(scope, receive, send)
+            return
+        length = dict(scope.get("headers", [])).get(b"content-length", b"")
+        too_large = length.isdigit() and int(length) > self.max_bytes
+        chunks: list[bytes] = []
+        size, more = 0, not too_large
+        while more:
+            message = await receive()
+            if message["type"] != "http.request":
+                break
+            chunks.append(message.get("body", b""))
+            size += len(chunks[-1])
+            more = message.get("more_body", False) and size <= self.max_bytes
+        if too_large or size > self.max_bytes:
+            request = Request(scope)
+            response = problem_response(
+                request,
+                413,
+                "payload-too-large",
+                "The request body is too large",
+                f"the request body is over {self.max_bytes} bytes",
+            )
+            await response(scope, receive, send)
+            return
+        await self.app(scope, _replay(b"".join(chunks)), send)
+
+
+def _replay(body: bytes) -> Receive:
+    sent = False
+
+    async def wrapped() -> Message:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return {"type": "http.disconnect"}
+
+    return wrapped
