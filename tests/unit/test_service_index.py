@@ -178,3 +178,18 @@ def test_batcher_groups_concurrent_queries_and_passes_errors() -> None:
             batcher.search(Query(np.zeros(2, np.float32), 0))
     finally:
         batcher.stop()
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not gpu_available(), reason="faiss has no GPU support or sees no GPU")
+def test_gpu_flat_matches_cpu_exact(data) -> None:  # pragma: no cover - needs faiss-gpu
+    x, qs = data
+    kinds = [KindIndex(k, 16, make_backend("flat", "gpu", 16, x), 8) for k in ("warm", "cold")]
+    gpu, cpu = Catalogue(kinds[0], kinds[1]), _catalogue()
+    for cat in (gpu, cpu):
+        cat.upsert(np.arange(200), x, "warm")
+        for item in range(0, 40, 3):
+            cat.remove(item)  # past compact_after on the GPU side: rebuilt there
+    queries = [Query(q, 10, exclude=np.array([5, 7])) for q in qs]
+    for g, c in zip(gpu.search(queries), cpu.search(queries), strict=True):
+        assert [h.item for h in g] == [h.item for h in c]
