@@ -28,6 +28,8 @@ def _train(args: argparse.Namespace) -> int:
     if args.cold_fraction is not None:
         apply_overrides(cfg, {"train.cold_fraction": args.cold_fraction})
     dataset = resolve_data(args.data)
+    if args.modalities:
+        dataset = dataset.with_modalities([m.strip() for m in args.modalities.split(",") if m])
     result = train(dataset, args.model, cfg, progress=not args.quiet)
     bundle = write_run(Path(args.out), dataset, result, cfg, args.data)
     summary = {
@@ -88,6 +90,11 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--seed", type=int, help="seed of the split, sampling and init (default 0)")
     train.add_argument(
         "--cold-fraction", type=float, help="share of items held out as cold (default 0.2)"
+    )
+    train.add_argument(
+        "--modalities",
+        metavar="NAMES",
+        help="comma-separated modalities to keep, e.g. text or image,audio (default: all)",
     )
     train.add_argument("--config", metavar="FILE", help="TOML or JSON file of settings")
     train.add_argument(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -65,3 +65,11 @@ class Dataset:
             "interactions": self.n_interactions,
             "modalities": self.modal_dims,
         }
+
+    def with_modalities(self, names: list[str]) -> Dataset:
+        """The same dataset keeping only the named modalities (for modality ablations)."""
+        missing = sorted(set(names) - set(self.modalities))
+        if missing:
+            have = sorted(self.modalities)
+            raise ValueError(f"{self.name} has no modality {', '.join(missing)}; it has {have}")
+        return replace(self, modalities={n: self.modalities[n] for n in names})

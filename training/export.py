@@ -28,6 +28,8 @@ def write_run(
     """Write RUN_DIR/{bundle/, split.npz, metrics.json, config.json}; returns the bundle path."""
     run_dir.mkdir(parents=True, exist_ok=True)
     result.split.save(str(run_dir / "split.npz"))
+    # Every item's embedding (cold rows projected), so runs can be combined and re-evaluated.
+    np.savez(run_dir / "embeddings.npz", users=result.user_emb, items=result.item_emb)
     _write_json(run_dir / "metrics.json", result.metrics)
     config = {"data": data, "modal_dims": dataset.modal_dims, **to_dict(cfg)}
     _write_json(run_dir / "config.json", config)

@@ -73,3 +73,18 @@ def test_bad_setting_is_a_clear_error(tmp_path, capsys) -> None:
 def test_unknown_model_is_refused() -> None:
     with pytest.raises(SystemExit):
         build_parser().parse_args(["train", "--data", "x", "--model", "nope", "--out", "y"])
+
+
+def test_modality_ablation_keeps_only_the_named_modalities(tmp_path, capsys) -> None:
+    run = tmp_path / "run"
+    args = ["train", "--data", "synthetic:n_users=60,n_items=40", "--model", "lightgcn"]
+    args += ["--out", str(run), "--epochs", "2", "--quiet", "--modalities", "image"]
+    args += ["--set", "model.dim=16", "--set", "train.projector_epochs=2"]
+    assert main(args) == 0
+    assert json.loads((run / "config.json").read_text())["modal_dims"] == {"image": 16}
+    with __import__("numpy").load(run / "embeddings.npz") as z:
+        assert z["items"].shape == (40, 16) and z["users"].shape == (60, 16)
+    capsys.readouterr()
+    bad = ["train", "--data", "synthetic", "--model", "lightgcn", "--out", str(tmp_path / "x")]
+    assert main([*bad, "--modalities", "audio", "--quiet"]) == 2
+    assert "has no modality audio" in capsys.readouterr().err
