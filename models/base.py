@@ -119,6 +119,14 @@ class RecModel(nn.Module, ABC):
             raise ModelNotReady(f"{self.name}: the dataset has no modalities to encode items from")
         return self.projector(features)
 
+    def native_cold_embeddings(self, features: dict[str, Tensor]) -> Tensor | None:
+        """What the model's own architecture, without the projector, gives items that have no
+        interaction: [n, d], or None when it has no such path (the default: an ID-only model).
+
+        A diagnostic of the original method's cold start (issue 3 item 4), never used to serve.
+        """
+        return None
+
 
 def bpr_terms(users: Tensor, items: Tensor, batch: Batch, reg: float) -> dict[str, Tensor]:
     """BPR = mean(-log sigmoid(s+ - s-)) and reg * 1/2 (|u|^2 + |i+|^2 + |i-|^2) / B."""
