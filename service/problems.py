@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -106,7 +108,19 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     slug = HTTP_SLUGS.get(exc.status_code, "http-error")
     title = slug.replace("-", " ").capitalize()
-    return problem_response(request, exc.status_code, slug, title, str(exc.detail))
+    headers = dict(exc.headers or {})
+    if exc.status_code == 405:  # every method of the path, not only the first matching route's
+        headers["Allow"] = ", ".join(_allowed(request))
+    return problem_response(request, exc.status_code, slug, title, str(exc.detail), headers)
+
+
+def _allowed(request: Request) -> list[str]:
+    methods: set[str] = set()
+    for route in request.app.routes:
+        regex = getattr(route, "path_regex", None)
+        if regex is not None and regex.match(request.url.path):
+            methods |= set(getattr(route, "methods", None) or ())
+    return sorted(methods)
 
 
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
@@ -116,9 +130,31 @@ async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
     )
 
 
+def problem_openapi(app: FastAPI) -> Callable[[], dict[str, Any]]:
+    """`app.openapi` that documents every 4xx/5xx body as application/problem+json (FastAPI
+    would list the Problem model under application/json)."""
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = get_openapi(
+                title=app.title, version=app.version, summary=app.summary, routes=app.routes
+            )
+            for path in schema.get("paths", {}).values():
+                for op in path.values():
+                    for code, response in op.get("responses", {}).items():
+                        content = response.get("content", {})
+                        if str(code)[0] in "45" and "application/json" in content:
+                            content[MEDIA_TYPE] = content.pop("application/json")
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    return openapi
+
+
 def install(app: FastAPI) -> None:
     """Register the handlers: domain errors, validation, HTTP errors, anything else."""
     app.add_exception_handler(ServiceError, _service_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(Exception, _unexpected)
+    app.openapi = problem_openapi(app)  # type: ignore[method-assign]

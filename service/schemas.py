@@ -124,7 +124,9 @@ class InteractionsOut(BaseModel):
 
 
 class Problem(BaseModel):
-    """application/problem+json (RFC 9457)."""
+    """application/problem+json (RFC 9457); validation problems add `errors`."""
+
+    model_config = ConfigDict(extra="allow")
 
     type: str
     title: str
@@ -145,6 +147,5 @@ class Ready(BaseModel):
 
 
 PROBLEM_RESPONSES: dict[int | str, dict[str, object]] = {
-    code: {"model": Problem, "content": {"application/problem+json": {}}}
-    for code in (400, 401, 403, 404, 413, 422, 429, 503)
+    code: {"model": Problem} for code in (400, 401, 403, 404, 413, 422, 429, 503)
 }
