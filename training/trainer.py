@@ -18,6 +18,7 @@ from models.graph import bipartite_adjacency
 from models.registry import model_class
 from training.config import RunConfig
 from training.datasets import Dataset
+from training.diagnostics import cold_start_diagnostics
 from training.evaluate import evaluate_tracks, random_tracks, rank_metrics
 from training.projector_fit import embed_all_items, fit_projector
 from training.sampling import BprSampler
@@ -113,6 +114,10 @@ def train(
         "projector": projector.summary(),
         "history": history,
     }
+    # DiffMM's own cold path ("before") beside the projector's ("after"), issue 3 item 4
+    diagnostics = cold_start_diagnostics(model, dataset, split, view, user_emb, item_emb)
+    if diagnostics:
+        metrics["diagnostics"] = diagnostics
     return TrainResult(model, split, view, user_emb, item_emb, metrics, history)
 
 
