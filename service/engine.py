@@ -19,7 +19,7 @@ import numpy as np
 from models.idmap import IdMap
 from service.batcher import SearchBatcher
 from service.bundle import Bundle
-from service.errors import InvalidRequest, UnknownItem
+from service.errors import InvalidRequest, StoreUnavailable, UnknownItem
 from service.features import Featurizer, check_features
 from service.index import KINDS, Catalogue, Hit, Kind, KindIndex, Pool, Query
 from service.metrics import Metrics
@@ -211,7 +211,7 @@ class Engine:
             self.store.remember_recommendations(
                 user_id, names, time.time(), s.recent_recs, s.recent_ttl_s
             )
-        except Exception:  # noqa: BLE001 - StoreUnavailable already counted by the store
+        except StoreUnavailable:  # already counted by the store
             pass
 
     # -- interactions --------------------------------------------------------------------------

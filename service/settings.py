@@ -41,10 +41,7 @@ class Settings(BaseSettings):
     )
 
     max_k: int = Field(default=1000, ge=1)
-    default_k: int = Field(default=20, ge=1)
     max_batch: int = Field(default=1000, ge=1, description="items or interactions per request")
-    max_id_length: int = Field(default=256, ge=1)
-    max_text_length: int = Field(default=20_000, ge=1)
 
     recent_recs: int = Field(
         default=200, ge=1, description="recommendations remembered per user for hits"
