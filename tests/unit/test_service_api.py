@@ -13,6 +13,7 @@ import pytest
 from fastapi.testclient import TestClient
 from service_bundle import HashEncoder, TinyBundle, real_redis_url, write_bundle
 
+from service.bundle import load_bundle, project
 from service.main import create_app
 from service.settings import Settings
 
@@ -245,3 +246,18 @@ def test_replicas_converge_on_the_latest_write(settings: Settings, tiny: TinyBun
         stale = {b"type": b"item", b"id": b"x", b"origin": b"old", b"digest": b"", b"ts": b"0"}
         a.app.state.engine.apply_event("1-0", stale)  # an old event replayed: ignored
         assert np.allclose(engines[0].catalogue.vectors([engines[0].item_ids.index("x")]), vecs[0])
+
+
+def test_a_new_bundle_reprojects_registered_items(
+    settings: Settings, tiny: TinyBundle, tmp_path: Path
+) -> None:
+    with TestClient(create_app(settings)) as c:
+        c.post("/items", json={"id": "carried", "features": tiny.item_features(0)})
+    other = write_bundle(tmp_path / "other" / "bundle", seed=1, fit_steps=50)
+    newer = settings.model_copy(update={"bundle": other.path})
+    with TestClient(create_app(newer)) as c:
+        engine = c.app.state.engine
+        assert engine.bundle.digest != load_bundle(tiny.path).digest
+        got = engine.catalogue.vectors([engine.item_ids.index("carried")])
+        feats = {k: np.asarray([v], np.float32) for k, v in tiny.item_features(0).items()}
+        assert np.allclose(got, project(engine.bundle.projector, feats), atol=1e-5)
