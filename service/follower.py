@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 
 from service.errors import StoreUnavailable
-from service.store import Fields, Store
+from service.store import Fields, Store, stream_version
 
 log = logging.getLogger(__name__)
 RETRY_S = 0.5
+GAP_CHECK_S = 5.0  # how often to check that the stream was not trimmed past this reader
 
 
 class Follower:
@@ -22,9 +24,12 @@ class Follower:
         apply: Callable[[str, Fields], None],
         start_id: str,
         block_ms: int = 50,
+        on_gap: Callable[[], None] = lambda: None,
     ) -> None:
         self._store = store
         self._apply = apply
+        self._on_gap = on_gap
+        self._checked = time.monotonic()
         self.last_id = start_id
         self._block_ms = block_ms
         self._stop = threading.Event()
@@ -54,3 +59,25 @@ class Follower:
                 except Exception:  # one bad event must not stop replication
                     log.exception("could not apply stream event %s", event_id)
                 self.last_id = event_id
+            if time.monotonic() - self._checked > GAP_CHECK_S:
+                self.check_gap()
+
+    def check_gap(self) -> None:
+        """If events this replica never read were trimmed away, rebuild from Redis (replay).
+
+        Redis 6 keeps no record of trimmed ids, so a gap is assumed when the oldest event left is
+        newer than the last one read (at worst a needless, idempotent replay).
+        """
+        self._checked = time.monotonic()
+        if self.last_id == "0-0":
+            return
+        try:
+            first = self._store.first_event_id()
+            if first is None or stream_version(first) <= stream_version(self.last_id):
+                return
+            log.warning("stream trimmed past %s (oldest %s): replaying Redis", self.last_id, first)
+            newest = self._store.last_event_id()
+            self._on_gap()
+            self.last_id = newest
+        except StoreUnavailable:
+            return  # checked again after the next interval

@@ -70,7 +70,9 @@ class Runtime:
             raise
         metrics.track_index(engine.catalogue.sizes)  # type: ignore[arg-type]
         engine.batcher.start()
-        follower = Follower(store, engine.apply_event, start_id, settings.follow_block_ms).start()
+        follower = Follower(
+            store, engine.apply_event, start_id, settings.follow_block_ms, on_gap=engine.replay
+        ).start()
         log.info("serving %s: %s", bundle.path, engine.catalogue.sizes())
         return cls(engine, follower, close)
 

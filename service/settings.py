@@ -47,7 +47,7 @@ class Settings(BaseSettings):
         default=200, ge=1, description="recommendations remembered per user for hits"
     )
     recent_ttl_s: int = Field(default=7 * 24 * 3600, ge=1)
-    stream_maxlen: int = Field(default=1_000_000, ge=1000)
+    stream_maxlen: int = Field(default=100_000, ge=1000, description="events kept (~1.6 KB each)")
     follow_block_ms: int = Field(default=50, ge=1, le=1000)
     preload_text_encoder: bool = False
 

@@ -128,7 +128,7 @@ class Store:
         client: redis.Redis,
         keys: Keys,
         on_error: Callable[[str], None] = lambda op: None,
-        stream_maxlen: int = 1_000_000,
+        stream_maxlen: int = 100_000,
     ) -> None:
         self.client: Any = client  # redis-py's return types are unions of every reply shape
         self.keys = keys
@@ -291,6 +291,11 @@ class Store:
         """The id of the newest stream event ("0-0" when there is none)."""
         rows = self._call("last_event_id", lambda: self.client.xrevrange(self.keys.events, count=1))
         return rows[0][0].decode() if rows else "0-0"
+
+    def first_event_id(self) -> str | None:
+        """The id of the oldest event still in the (trimmed) stream; None when it is empty."""
+        rows = self._call("first_event_id", lambda: self.client.xrange(self.keys.events, count=1))
+        return _text(rows[0][0]) if rows else None
 
     def read_events(self, after: str, block_ms: int, count: int = 500) -> list[tuple[str, Fields]]:
         """Events after id `after`, waiting up to `block_ms` for the first one."""
