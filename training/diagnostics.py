@@ -38,7 +38,8 @@ def cold_start_diagnostics(
     item_emb: np.ndarray,
 ) -> dict[str, Any]:
     """Cold test tracks with the model's native cold embeddings ("before") and with `item_emb`,
-    the projector's ("after"), plus norm ratios and, for DiffMM, the seed's cosine diagnostic.
+    the projector's ("after"), plus norm ratios and, for DiffMM, the seed's cosine diagnostic
+    and the native path without its untrained E_i ("native_without_id").
 
     `user_emb` [n_users, d] and `item_emb` [n_items, d] are the exported run (cold rows
     projected). Warm rows are the same in both, so only the cold rows differ. Returns {} when
@@ -70,14 +71,20 @@ def cold_start_diagnostics(
     }
     if isinstance(model, DiffMM):
         out |= _diffmm_cosines(model, features, is_test)
+        # MODELS.md fix (d): the same path without the untrained E_i, i.e. how much of the
+        # collapse is the noise vector rather than the uncalibrated modal part
+        no_id = model.cold_item_views(features, id_embeddings=torch.zeros(len(cold), model.cfg.dim))
+        without = item_emb.copy()
+        without[cold] = no_id.embedding.detach().cpu().numpy()
+        out["native_without_id"] = cold_tracks(user_emb, without, dataset, split)
     return out
 
 
 def _diffmm_cosines(model: DiffMM, features: dict[str, Tensor], is_test: np.ndarray) -> Any:
     """The seed's check, cos(direct modal projection, diffusion side), on cold test items and on
     the warm items for reference, and how far each lands from the item vector that is scored."""
-    mask = torch.from_numpy(is_test)
     cold = model.cold_item_views(features)
+    mask = torch.from_numpy(is_test).to(cold.modal.device)
     warm = model.warm_item_views()
     return {
         "cos_modal_vs_diffusion": {

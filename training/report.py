@@ -227,14 +227,15 @@ class Report:
             "**Before**: the original model's own path for an item with no interaction "
             "(MODELS.md 2: norm f_m(x) at self-loop weight 1 plus an untrained E_i; the denoisers "
             "have no column for it, so no generated edge reaches it). **After**: the modal "
-            "projector, norm-calibrated. Same split, same users, cold test items. "
+            'projector, norm-calibrated. Same split, same users, cold test items. "w/o E_i" is '
+            "the native path without the untrained id vector (MODELS.md fix d). "
             "cos(modal, diffusion) is the seed's diagnostic: the direct modal projection against "
             "what the generated graphs contribute (cold items, then warm items for reference).",
             "",
-            "| Dataset | Model | Cold-only R@20 before | after | All-items R@20 before | after "
-            "| cos(modal, diffusion) cold / warm | cos(native, projector) "
-            "| Norm / warm before / after |",
-            "|---------|-------|------|------|------|------|------|------|------|",
+            "| Dataset | Model | Cold-only R@20 before | after | All-items R@20 before "
+            "| before w/o E_i | after | cos(modal, diffusion) cold / warm "
+            "| cos(native, projector) | Norm / warm before / after |",
+            "|---------|-------|------|------|------|------|------|------|------|------|",
         ]
         for r in runs:
             d = r.metrics["diagnostics"]
@@ -242,11 +243,11 @@ class Report:
             cells = [
                 dataset_label(r.dataset),
                 r.label,
-                *(
-                    pct(d.get(side, {}).get(track, {}).get("recall@20"))
-                    for track in ("cold_only", "cold_all")
-                    for side in ("before", "after")
-                ),
+                _r20(d, "before", "cold_only"),
+                _r20(d, "after", "cold_only"),
+                _r20(d, "before", "cold_all"),
+                _r20(d, "native_without_id", "cold_all"),
+                _r20(d, "after", "cold_all"),
                 f"{_fmt(cos.get('cold'))} / {_fmt(cos.get('warm'))}",
                 _fmt(d.get("cos_native_vs_projector")),
                 f"{_fmt(d.get('norm_ratio_before'))} / {_fmt(d.get('norm_ratio_after'))}",
@@ -482,6 +483,11 @@ def _mlp(r: RunResult) -> str:
 def _modalities(r: RunResult) -> str:
     dims = r.config.get("modal_dims") or {}
     return ", ".join(f"{k} {v}" for k, v in dims.items()) or DASH
+
+
+def _r20(diagnostics: dict[str, Any], side: str, track: str) -> str:
+    """Recall@20 of one side ("before", "after", ...) of a run's diagnostics, as a percentage."""
+    return pct(diagnostics.get(side, {}).get(track, {}).get("recall@20"))
 
 
 def _fmt(x: Any) -> str:
