@@ -220,6 +220,7 @@ def test_operations_endpoints(client: TestClient) -> None:
     ):
         assert name in text
     assert _metric(client, 'coldrec_index_items{kind="warm"}') == 16
+    assert 'route="/users/{user_id}/recommendations"' in text
     paths = client.get("/openapi.json").json()["paths"]
     assert {
         "/items",
