@@ -31,7 +31,7 @@ if TYPE_CHECKING:
 class ProjectorFit:
     best_epoch: int = 0
     epochs_run: int = 0
-    valid_cold_recall20: float | None = None
+    valid_cold_only_recall20: float | None = None
     output_scale: float = 1.0
     warm_alignment_cos: float | None = None  # mean cos(projected warm item, trained embedding)
     scale_multiplier: float = 1.0  # chosen on mixed validation, on top of the norm match
@@ -134,7 +134,7 @@ def fit_projector(
         item_emb = embed_all_items(model, dataset, view, warm_t)
         score = validator.recall20(user_np, item_emb)
         bar.set_postfix(cold_val_r20=f"{score:.4f}")
-        if score > best:
+        if score >= best:  # at a tie the longer-trained projector
             best, stale, fit.best_epoch = score, 0, epoch
             best_state = copy.deepcopy(projector.state_dict())
         else:
@@ -143,7 +143,7 @@ def fit_projector(
                 break
     projector.load_state_dict(best_state)
     projector.eval()
-    fit.valid_cold_recall20 = best if validator is not None else None
+    fit.valid_cold_only_recall20 = best if validator is not None else None
     if validator is not None:
         fit.scale_multiplier, fit.valid_mixed_recall20 = _select_scale(
             model, dataset, split, view, user_np, warm_t
@@ -155,12 +155,16 @@ def fit_projector(
 
 
 class _ColdValidator:
-    """Cold validation Recall@20 in the all-items pool: the serving situation."""
+    """Cold validation Recall@20 among the cold validation items: how well the projector ranks
+    new items against each other, independent of how loud they are next to warm items (that
+    is chosen afterwards, by `_select_scale`)."""
 
     def __init__(self, dataset: Dataset, split: Split) -> None:
         self.exclude = split.matrix(dataset, Part.TRAIN)
         self.truth = split.matrix(dataset, Part.COLD_VALID)
         self.users = np.unique(dataset.users[split.part == Part.COLD_VALID])
+        self.pool = np.zeros(dataset.n_items, dtype=bool)
+        self.pool[split.cold_valid_items] = True
 
     def recall20(self, user_emb: np.ndarray, item_emb: np.ndarray) -> float:
         metrics = rank_metrics(
@@ -168,7 +172,7 @@ class _ColdValidator:
             item_emb,
             exclude=self.exclude[self.users],
             truth=self.truth[self.users],
-            candidates=None,
+            candidates=self.pool,
         )
         return float(metrics["recall@20"])
 

@@ -55,7 +55,7 @@ def test_every_track_beats_a_random_ranking(result) -> None:
     assert test["warm"]["recall@20"] > 1.5 * rand["warm"]["recall@20"]
     assert test["cold_all"]["recall@20"] > 2 * rand["cold_all"]["recall@20"]
     assert result.metrics["best_epoch"] >= 1
-    assert result.metrics["projector"]["valid_cold_recall20"] > 0
+    assert result.metrics["projector"]["valid_cold_only_recall20"] > 0
 
 
 def test_projector_is_norm_calibrated(result) -> None:
