@@ -83,6 +83,7 @@ def train(
     """The whole offline run: split, fit, early-stop on validation Recall@20, fit the projector,
     evaluate every track on validation and test, and return everything export needs."""
     tc = cfg.train
+    run_started = time.perf_counter()
     if tc.threads > 0:
         torch.set_num_threads(tc.threads)
     torch.manual_seed(tc.seed)
@@ -111,6 +112,7 @@ def train(
         "epochs_run": len(history),
         "train_seconds": round(train_seconds, 2),
         "epoch_seconds_median": round(statistics.median(epoch_seconds), 3),
+        "total_seconds": round(time.perf_counter() - run_started, 2),
         "projector": projector.summary(),
         "history": history,
     }
