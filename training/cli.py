@@ -102,7 +102,11 @@ def _replay(args: argparse.Namespace) -> int:
     if not data:
         raise ValueError(f"{run}/config.json names no data: pass --data")
     cfg = ReplayConfig(
-        max_users=args.max_users, max_seconds=args.max_seconds, k=args.k, seed=args.seed
+        max_users=args.max_users,
+        max_seconds=args.max_seconds,
+        k=args.k,
+        seed=args.seed,
+        users_per_second=args.users_per_second,
     )
     with httpx.Client(base_url=args.url, timeout=args.timeout) as client:
         result = replay(run, resolve_data(data), client, cfg)
@@ -196,6 +200,9 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--max-seconds", type=float, default=120.0, help="time bound (default 120)")
     rep.add_argument("--k", type=int, default=20, help="recommendations per user (default 20)")
     rep.add_argument("--seed", type=int, default=0, help="seed of the user sample (default 0)")
+    rep.add_argument(
+        "--users-per-second", type=float, default=0.0, help="pace users (default 0: no pacing)"
+    )
     rep.add_argument("--timeout", type=float, default=30.0, help="HTTP timeout in seconds")
     rep.add_argument("--json", metavar="FILE", help="also write the summary as JSON")
     rep.set_defaults(func=_replay)

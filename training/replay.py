@@ -35,6 +35,7 @@ class ReplayConfig:
     k: int = 20
     seed: int = 0
     pool: str = "all"
+    users_per_second: float = 0.0  # pace of the user population; 0 = as fast as answers come
     register_batch: int = 256  # items per POST /items (the service's COLDREC_MAX_BATCH is 1000)
 
 
@@ -164,7 +165,12 @@ def replay(
 
     cold = set(split.cold_test_items.tolist())
     truth = held_out_by_user(dataset, split)
+    played_from = time.monotonic()
     for user in sample_users(sorted(truth), cfg.max_users, cfg.seed):
+        if cfg.users_per_second > 0:  # user n arrives at n / rate seconds
+            time.sleep(
+                max(0.0, played_from + result.users / cfg.users_per_second - time.monotonic())
+            )
         if time.monotonic() - start > cfg.max_seconds:
             break
         _play_user(client, dataset, user, truth[user], cold, cfg, result)
