@@ -11,14 +11,15 @@ from service.errors import ModelNotReady
 from service.settings import Settings
 
 
-def get_engine(request: Request) -> Engine:
+async def get_engine(request: Request) -> Engine:
+    """The engine (async: a plain attribute read, no threadpool hop)."""
     engine = getattr(request.app.state, "engine", None)
     if engine is None:
         raise ModelNotReady("the service is still loading its bundle")
     return engine  # type: ignore[no-any-return]
 
 
-def get_app_settings(request: Request) -> Settings:
+async def get_app_settings(request: Request) -> Settings:
     return request.app.state.settings  # type: ignore[no-any-return]
 
 

@@ -8,6 +8,7 @@ import time
 
 import redis
 from fastapi import Request
+from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from service.errors import Forbidden, RateLimited, Unauthorized
@@ -24,20 +25,29 @@ def _presented_key(request: Request) -> str | None:
     return key or None
 
 
-def _check_key(request: Request, settings: Settings) -> str | None:
-    """The valid key presented (None when no keys are configured); 401 or 403 otherwise."""
-    keys = settings.key_list()
+def _matches(given: str, keys: list[str]) -> bool:
+    """Whether `given` is one of `keys`, comparing with every key in constant time each."""
+    ok = False
+    for key in keys:  # no early exit: the time does not tell which key (or how much) matched
+        ok |= hmac.compare_digest(given.encode(), key.encode())
+    return ok
+
+
+def _check_key(request: Request, keys: list[str], read_only: list[str]) -> str | None:
+    """The valid key presented (None when no keys are configured); 401 or 403 otherwise.
+
+    `keys` grant this endpoint; `read_only` keys are valid but insufficient here (403).
+    """
     if not keys:
         return None
     given = _presented_key(request)
     if given is None:
         raise Unauthorized("this endpoint needs an API key in the X-API-Key header")
-    ok = False
-    for key in keys:  # compare with every key, in constant time each
-        ok |= hmac.compare_digest(given.encode(), key.encode())
-    if not ok:
-        raise Forbidden("the API key is not valid")
-    return given
+    if _matches(given, keys):
+        return given
+    if _matches(given, read_only):
+        raise Forbidden("this API key may only read")
+    raise Forbidden("the API key is not valid")
 
 
 def _rate_limit(request: Request, settings: Settings, key: str | None) -> None:
@@ -62,17 +72,30 @@ def _rate_limit(request: Request, settings: Settings, key: str | None) -> None:
         raise RateLimited(f"more than {limit} requests in one second")
 
 
-def require_write(request: Request) -> None:
-    """Dependency of POST/DELETE routes: a valid key when keys are configured, then the limit."""
+async def require_write(request: Request) -> None:
+    """Dependency of POST/DELETE routes: a write key when keys are configured, then the limit."""
     settings: Settings = request.app.state.settings
-    _rate_limit(request, settings, _check_key(request, settings))
+    key = _check_key(request, settings.key_list(), settings.read_key_list())
+    await _limit(request, settings, key)
 
 
-def require_read(request: Request) -> None:
-    """Dependency of read routes: a key only with `protect_reads`; the rate limit always."""
+async def require_read(request: Request) -> None:
+    """Dependency of read routes: a key (write or read-only) with `protect_reads`; the limit."""
     settings: Settings = request.app.state.settings
-    key = _check_key(request, settings) if settings.protect_reads else _presented_key(request)
-    _rate_limit(request, settings, key)
+    if settings.protect_reads:
+        key = _check_key(request, settings.key_list() + settings.read_key_list(), [])
+    else:
+        key = _presented_key(request)
+    await _limit(request, settings, key)
+
+
+async def _limit(request: Request, settings: Settings, key: str | None) -> None:
+    """The rate limit, in the threadpool (it talks to Redis); nothing at all when it is off.
+
+    The dependencies are async so that a request with the limit off costs no thread hop.
+    """
+    if settings.rate_limit_per_s:
+        await run_in_threadpool(_rate_limit, request, settings, key)
 
 
 class BodyLimit:

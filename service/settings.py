@@ -6,7 +6,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -54,13 +54,32 @@ class Settings(BaseSettings):
     api_keys: str = Field(
         default="", repr=False, description="comma-separated keys; set: writes need X-API-Key"
     )
-    protect_reads: bool = Field(default=False, description="reads need a key too")
+    read_keys: str = Field(
+        default="", repr=False, description="comma-separated read-only keys (403 on writes)"
+    )
+    protect_reads: bool = Field(default=False, description="reads need a key (write or read)")
     rate_limit_per_s: int = Field(default=0, ge=0, description="requests per key per second; 0 off")
     max_body_bytes: int = Field(default=8 << 20, ge=1024)
 
+    @model_validator(mode="after")
+    def _keys_make_sense(self) -> Settings:
+        if self.protect_reads and not self.key_list():
+            raise ValueError("COLDREC_PROTECT_READS needs COLDREC_API_KEYS")
+        if self.read_key_list() and not self.key_list():
+            raise ValueError("COLDREC_READ_KEYS without COLDREC_API_KEYS would leave writes open")
+        return self
+
     def key_list(self) -> list[str]:
-        """The configured API keys (never logged: the field is left out of repr)."""
-        return [k.strip() for k in self.api_keys.split(",") if k.strip()]
+        """The configured write (full access) keys; never logged (left out of repr)."""
+        return _split(self.api_keys)
+
+    def read_key_list(self) -> list[str]:
+        """The configured read-only keys; never logged (left out of repr)."""
+        return _split(self.read_keys)
+
+
+def _split(keys: str) -> list[str]:
+    return [k.strip() for k in keys.split(",") if k.strip()]
 
 
 @lru_cache(maxsize=1)

@@ -11,10 +11,10 @@ from service.deps import EngineDep, SettingsDep
 from service.engine import ItemView, NewItem
 from service.errors import InvalidRequest
 from service.guard import require_read, require_write
-from service.schemas import PROBLEM_RESPONSES, ItemBatchIn, ItemOut, ItemsBody, ItemsOut
+from service.schemas import ID_PATTERN, PROBLEM_RESPONSES, ItemBatchIn, ItemOut, ItemsBody, ItemsOut
 
 router = APIRouter(tags=["items"], responses=PROBLEM_RESPONSES)
-PathId = Annotated[str, Path(min_length=1, max_length=256)]
+PathId = Annotated[str, Path(min_length=1, max_length=256, pattern=ID_PATTERN)]
 
 
 def _out(view: ItemView) -> ItemOut:
