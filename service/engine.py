@@ -104,6 +104,7 @@ class Engine:
         users = bundle.users if len(bundle.users) else bundle.items
         self.mean_user = users.mean(axis=0).astype(np.float32)  # [dim], the fallback user
         self.batcher = SearchBatcher(self._search, settings.max_search_batch)
+        self.synced = False  # True once Redis has been replayed (False: the bundle alone)
 
     def _search(self, queries: list[Query]) -> list[list[Hit]]:
         self.metrics.search_batch.observe(len(queries))
@@ -263,6 +264,7 @@ class Engine:
                 idx = self.item_ids.get(item_id)
                 if idx is not None:
                     self._add_seen(user, idx)
+        self.synced = True
 
     def apply_event(self, event_id: str, fields: dict[bytes, bytes]) -> None:
         """Apply one stream event written by another replica (older versions are ignored)."""

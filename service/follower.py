@@ -16,13 +16,17 @@ GAP_CHECK_S = 5.0  # how often to check that the stream was not trimmed past thi
 
 
 class Follower:
-    """A thread applying every stream event after `start_id` (blocking reads, no polling gap)."""
+    """A thread applying every stream event after `start_id` (blocking reads, no polling gap).
+
+    `start_id` None: the replica has not read Redis yet (it was down at start); the thread calls
+    `on_gap` (a full replay) as soon as Redis answers, then follows.
+    """
 
     def __init__(
         self,
         store: Store,
         apply: Callable[[str, Fields], None],
-        start_id: str,
+        start_id: str | None,
         block_ms: int = 50,
         on_gap: Callable[[], None] = lambda: None,
     ) -> None:
@@ -49,6 +53,10 @@ class Follower:
     def _run(self) -> None:
         while not self._stop.is_set():
             try:
+                if self.last_id is None:  # Redis was down at start: catch up first
+                    self._resync()
+                    log.info("caught up with Redis at %s", self.last_id)
+                    continue
                 events = self._store.read_events(self.last_id, self._block_ms)
             except StoreUnavailable:
                 self._stop.wait(RETRY_S)  # counted by the store; retry until Redis is back
@@ -69,15 +77,19 @@ class Follower:
         newer than the last one read (at worst a needless, idempotent replay).
         """
         self._checked = time.monotonic()
-        if self.last_id == "0-0":
+        if self.last_id is None or self.last_id == "0-0":
             return
         try:
             first = self._store.first_event_id()
             if first is None or stream_version(first) <= stream_version(self.last_id):
                 return
             log.warning("stream trimmed past %s (oldest %s): replaying Redis", self.last_id, first)
-            newest = self._store.last_event_id()
-            self._on_gap()
-            self.last_id = newest
+            self._resync()
         except StoreUnavailable:
             return  # checked again after the next interval
+
+    def _resync(self) -> None:
+        """Note the newest event, rebuild from Redis (`on_gap`), then follow from that event."""
+        newest = self._store.last_event_id()
+        self._on_gap()
+        self.last_id = newest

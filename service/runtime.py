@@ -12,7 +12,7 @@ import torch
 from models.text_encoder import TextEncoder
 from service.bundle import load_bundle
 from service.engine import Engine, build_catalogue
-from service.errors import BundleError
+from service.errors import BundleError, StoreUnavailable
 from service.features import Encoder, Featurizer
 from service.follower import Follower
 from service.keys import Keys
@@ -63,8 +63,7 @@ class Runtime:
             engine = Engine(
                 bundle, build_catalogue(bundle, settings), store, featurizer, metrics, settings
             )
-            start_id = store.last_event_id()  # before the replay: nothing falls in between
-            engine.replay()
+            start_id = _catch_up(engine, store, settings)
         except BaseException:
             close()
             raise
@@ -77,6 +76,25 @@ class Runtime:
         return cls(engine, follower, close)
 
     def stop(self) -> None:
+        """Stop the follower and the batcher, then close Redis (stopping an embedded one)."""
         self.follower.stop()
         self.engine.batcher.stop()
         self.close_redis()
+
+
+def _catch_up(engine: Engine, store: Store, settings: Settings) -> str | None:
+    """Note the stream's last id, then replay Redis; the id the follower starts after.
+
+    Nothing falls between the two: events after the noted id are applied by the follower. When
+    an external Redis is down at start, the service starts anyway on the bundle alone (reads
+    only; `/readyz` 503) and returns None: the follower replays once Redis answers.
+    """
+    try:
+        start_id = store.last_event_id()
+        engine.replay()
+        return start_id
+    except StoreUnavailable:
+        if settings.redis_url is None:
+            raise  # the embedded Redis is ours: failing to reach it is a real error
+        log.warning("Redis is down at start: serving the bundle only until it answers")
+        return None

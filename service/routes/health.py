@@ -6,7 +6,7 @@ from fastapi import APIRouter, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from service.deps import EngineDep
-from service.errors import StoreUnavailable
+from service.errors import ModelNotReady, StoreUnavailable
 from service.schemas import PROBLEM_RESPONSES, Health, Ready
 
 router = APIRouter(tags=["operations"])
@@ -23,6 +23,8 @@ def readyz(engine: EngineDep) -> Ready:
     """Readiness: the bundle is loaded, Redis answers; with the index size by kind."""
     if not engine.store.ping():
         raise StoreUnavailable("Redis does not answer PING")
+    if not engine.synced:
+        raise ModelNotReady("catching up with Redis (it was down at start): bundle items only")
     m = engine.bundle.manifest
     return Ready(
         status="ready",
