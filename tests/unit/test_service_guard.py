@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hmac
 import json
 import logging
 import uuid
@@ -10,12 +11,15 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
+from pydantic import ValidationError
 from service_bundle import TinyBundle, real_redis_url, write_bundle
 
+from service import guard
 from service.main import create_app
 from service.settings import Settings
 
 KEY = "s3cret-key-1"
+READ_KEY = "r3ad-only-key-2"
 
 
 @pytest.fixture(scope="module")
@@ -63,21 +67,74 @@ def test_writes_need_a_valid_key(keyed: TestClient, tiny: TinyBundle) -> None:
 
 
 def test_reads_can_be_protected(tiny: TinyBundle, tmp_path: Path) -> None:
-    with _client(tiny, tmp_path, api_keys=KEY, protect_reads=True) as c:
-        assert c.get("/users/u0/recommendations").status_code == 401
-        assert c.get("/items/i0", headers={"X-API-Key": KEY}).status_code == 200
+    """No key: 401; a wrong key: 403; a read-only key reads but may not write (403)."""
+    with _client(tiny, tmp_path, api_keys=KEY, read_keys=READ_KEY, protect_reads=True) as c:
+        r = c.get("/users/u0/recommendations")
+        assert r.status_code == 401 and r.headers["content-type"] == "application/problem+json"
+        r = c.get("/users/u0/recommendations", headers={"X-API-Key": "nope"})
+        assert r.status_code == 403 and r.json()["detail"] == "the API key is not valid"
+        for key in (KEY, READ_KEY):
+            assert c.get("/items/i0", headers={"X-API-Key": key}).status_code == 200
+            got = c.get("/users/u0/recommendations", headers={"Authorization": f"Bearer {key}"})
+            assert got.status_code == 200
+        r = c.post("/items", json=_item(tiny), headers={"X-API-Key": READ_KEY})
+        assert r.status_code == 403 and r.json()["detail"] == "this API key may only read"
+        assert c.delete("/items/i0", headers={"X-API-Key": READ_KEY}).status_code == 403
+        one = {"user_id": "u0", "item_id": "i0"}
+        assert c.post("/interactions", json=one, headers={"X-API-Key": READ_KEY}).status_code == 403
+        assert c.post("/items", json=_item(tiny), headers={"X-API-Key": KEY}).status_code == 201
+        assert c.get("/healthz").status_code == 200  # probes stay open
+        assert c.get("/readyz").status_code == 200
+
+
+def test_key_settings_that_leave_a_door_open_are_refused() -> None:
+    with pytest.raises(ValidationError, match="PROTECT_READS needs"):
+        Settings(protect_reads=True)
+    with pytest.raises(ValidationError, match="would leave writes open"):
+        Settings(read_keys=READ_KEY)
+
+
+def test_keys_are_compared_in_constant_time(
+    keyed: TestClient, tiny: TinyBundle, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every configured key is compared with hmac.compare_digest, even after a match."""
+    calls: list[bytes] = []
+    real = hmac.compare_digest
+
+    def counting(a: bytes, b: bytes) -> bool:
+        calls.append(b)
+        return real(a, b)
+
+    monkeypatch.setattr(guard.hmac, "compare_digest", counting)
+    keyed.post("/items", json=_item(tiny), headers={"X-API-Key": "other"})  # the first key
+    assert calls == [b"other", KEY.encode()]
 
 
 def test_keys_never_show(
     tiny: TinyBundle, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
+    """Not in the settings' repr, the logs (DEBUG, every logger), response bodies or Redis."""
     caplog.set_level(logging.DEBUG)
-    s = Settings(bundle=tiny.path, api_keys=KEY)
-    assert KEY not in repr(s) and KEY not in str(s)
-    with _client(tiny, tmp_path, api_keys=KEY) as c:
-        c.post("/items", json=_item(tiny), headers={"X-API-Key": "wrong-" + KEY})
-        c.post("/items", json=_item(tiny), headers={"X-API-Key": KEY})
-    assert KEY not in caplog.text
+    s = Settings(bundle=tiny.path, api_keys=KEY, read_keys=READ_KEY)
+    for text in (repr(s), str(s)):
+        assert KEY not in text and READ_KEY not in text
+    keys = {"api_keys": KEY, "read_keys": READ_KEY, "protect_reads": True, "rate_limit_per_s": 50}
+    bodies = []
+    with _client(tiny, tmp_path, **keys) as c:
+        for key in ("wrong-" + KEY, KEY, READ_KEY, f"{KEY}\u00e9".encode("latin-1")):
+            for r in (
+                c.post("/items", json=_item(tiny), headers={"X-API-Key": key}),
+                c.get("/users/u0/recommendations", headers={"X-API-Key": key}),
+                c.post("/interactions", json={"user_id": "u0"}, headers={"X-API-Key": key}),
+            ):
+                bodies.append(r.text)
+        c.get("/users/u0/recommendations")  # 401
+        engine = c.app.state.engine
+        redis_keys = [k.decode() for k in engine.store.client.scan_iter(f"{s.namespace}*")]
+        bodies.append(c.get("/metrics").text)
+    assert "service.runtime" in caplog.text  # the capture really saw the service's logs
+    for text in (caplog.text, *bodies, *redis_keys):
+        assert KEY not in text and READ_KEY not in text
 
 
 def test_rate_limit_answers_429(tiny: TinyBundle, tmp_path: Path) -> None:
@@ -90,6 +147,25 @@ def test_rate_limit_answers_429(tiny: TinyBundle, tmp_path: Path) -> None:
             if r.status_code == 429
         )
         assert r.headers["retry-after"] == "1" and r.json()["type"] == "/problems/rate-limited"
+        assert r.headers["content-type"] == "application/problem+json"
+
+
+def test_rate_limit_is_per_key_and_covers_writes(tiny: TinyBundle, tmp_path: Path) -> None:
+    with _client(tiny, tmp_path, rate_limit_per_s=3, api_keys=f"other,{KEY}") as c:
+        posts = [
+            c.post("/items", json=_item(tiny, f"r{n}"), headers={"X-API-Key": KEY})
+            for n in range(10)
+        ]
+        limited = [r for r in posts if r.status_code == 429]
+        assert limited and limited[0].headers["retry-after"] == "1"
+        assert all(r.status_code in (201, 429) for r in posts)
+        # another key has its own budget in the same second (a fresh second at worst)
+        r = c.post("/items", json=_item(tiny, "o1"), headers={"X-API-Key": "other"})
+        assert r.status_code == 201
+        # a refused (429) registration was not written
+        refused = [f"r{n}" for n, r in enumerate(posts) if r.status_code == 429]
+        store = c.app.state.engine.store
+        assert all(store.load_item(i) is None for i in refused)
 
 
 def test_body_limit_answers_413(tiny: TinyBundle, tmp_path: Path) -> None:
