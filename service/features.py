@@ -14,6 +14,8 @@ from service.errors import InvalidFeatures, ModelNotReady
 from service.store import ItemRecord
 
 MAX_ABS_VALUE = 1e6  # larger feature values are a client bug, not content
+MAX_NORM = 1e5  # L2 norm of one modality's vector; real features are ~1-50 (MiniLM: 1)
+MIN_NORM = 1e-6  # below this on every modality the item has no content ("zero")
 TEXT_MODALITY = "text"
 
 
@@ -45,9 +47,14 @@ def check_features(
             raise InvalidFeatures(f"item {item_id!r}: modality {name!r} has NaN or Inf values")
         if np.abs(vec).max() > MAX_ABS_VALUE:
             raise InvalidFeatures(f"item {item_id!r}: modality {name!r} has values over 1e6")
+        norm = float(np.linalg.norm(vec))
+        if norm > MAX_NORM:
+            raise InvalidFeatures(
+                f"item {item_id!r}: modality {name!r} has an L2 norm of {norm:.3g}, over 1e5"
+            )
         out[name] = vec.astype(np.float32)
-    if all(not v.any() for v in out.values()):
-        raise InvalidFeatures(f"item {item_id!r}: every feature is zero")
+    if all(float(np.linalg.norm(v)) < MIN_NORM for v in out.values()):
+        raise InvalidFeatures(f"item {item_id!r}: every feature is zero (L2 norm under 1e-6)")
     return out
 
 

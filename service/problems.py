@@ -46,7 +46,13 @@ PROBLEMS: dict[type[Exception], tuple[int, str, str]] = {
     IndexUnavailable: (503, "index-unavailable", "The index cannot be built"),
     ServiceError: (500, "service-error", "Service error"),
 }
-HTTP_SLUGS = {404: "not-found", 405: "method-not-allowed", 413: "too-large", 401: "unauthorized"}
+HTTP_SLUGS = {
+    400: "invalid-request",  # e.g. a body the parser gives up on (nesting too deep)
+    401: "unauthorized",
+    404: "not-found",
+    405: "method-not-allowed",
+    413: "payload-too-large",
+}
 
 
 def problem_for(exc: Exception) -> tuple[int, str, str]:

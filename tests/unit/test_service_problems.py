@@ -20,6 +20,7 @@ from service.settings import Settings
 from service.store import fail_fast_retry
 
 KEYS = {"type", "title", "status", "detail", "instance"}
+INF = float("inf")  # json.dumps writes Infinity, which the service parses
 
 
 @pytest.fixture(scope="module")
@@ -78,6 +79,20 @@ def _problem(r, status: int, slug: str) -> dict:
             "invalid-request",
             "twice",
         ),
+        ({"id": "x", "features": {"text": [INF] * 12}}, 422, "invalid-features", "Inf"),
+        ({"id": "x", "features": {"text": [-INF] + [1.0] * 11}}, 422, "invalid-features", "Inf"),
+        ({"id": "x", "features": {"text": [9e4] * 12}}, 422, "invalid-features", "L2 norm"),
+        ({"id": "x", "features": {"text": [1e-9] * 12}}, 422, "invalid-features", "zero"),
+        ({"id": "x", "features": {}}, 422, "invalid-features", "no features"),
+        ({"id": "x", "text": "   "}, 422, "invalid-features", "empty text"),
+        ({"id": "x" * 257, "text": "t"}, 422, "validation-error", "at most 256"),
+        ({"id": "a/b", "text": "t"}, 422, "validation-error", "pattern"),
+        ({"id": "caf\u00e9", "text": "t"}, 422, "validation-error", "pattern"),
+        ({"id": "", "text": "t"}, 422, "validation-error", "at least 1"),
+        ({"id": "x", "text": "t" * 20_001}, 422, "validation-error", "at most 20000"),
+        ({"id": "x", "features": {"text": "abc"}}, 422, "validation-error", "list"),
+        ({"id": "x", "features": {"text": [[1.0]] * 12}}, 422, "validation-error", "number"),
+        ({"id": "x", "text": "t", "price": 3}, 422, "validation-error", "Extra inputs"),
     ],
 )
 def test_bad_items(client: TestClient, payload, status: int, slug: str, detail: str) -> None:
@@ -103,6 +118,71 @@ def test_other_problems(client: TestClient) -> None:
     _problem(client.put("/items/i0"), 405, "method-not-allowed")
     text = client.get("/metrics").text
     assert 'coldrec_problems_total{type="unknown-item"} 1.0' in text
+
+
+def test_limits_on_interactions_and_recommendations(client: TestClient) -> None:
+    many = {"interactions": [{"user_id": "u0", "item_id": "i0"}] * 4}
+    assert (
+        "limit"
+        in _problem(client.post("/interactions", json=many), 400, "invalid-request")["detail"]
+    )
+    bad_user = {"user_id": "u 0", "item_id": "i0"}
+    _problem(client.post("/interactions", json=bad_user), 422, "validation-error")
+    _problem(
+        client.post("/interactions", json={"user_id": "u0", "item_id": "i0", "event": "lick"}),
+        422,
+        "validation-error",
+    )
+    for query in ("k=10001", "k=-1", "k=abc", "k=1.5"):
+        _problem(client.get(f"/users/u0/recommendations?{query}"), 422, "validation-error")
+    _problem(client.get(f"/users/{'u' * 257}/recommendations"), 422, "validation-error")
+    _problem(client.get("/users/u%200/recommendations"), 422, "validation-error")
+    _problem(client.get(f"/items/{'i' * 257}"), 422, "validation-error")
+    assert client.get("/users/u0/recommendations?k=100").status_code == 200  # max_k itself
+
+
+GARBAGE = [
+    b"",
+    b"null",
+    b"[]",
+    b'"items"',
+    b"5",
+    b"[" * 100_000,  # deeper than the JSON parser's recursion limit
+    b"\xff\xfe\x00",
+    b'{"id": "x", "text": "\\ud800"}',  # a lone surrogate
+    b'{"id": "x", "features": {"text": [' + b",".join([b"1" + b"0" * 400] * 12) + b"]}}",
+    b'{"id": "x", "features": {"text": [1e400, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1]}}',
+    b'{"id": "x", "features": {"text": [NaN, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1]}}',
+    b'{"items": {"id": "x"}}',
+    b'{"items": [null]}',
+    b'{"interactions": [{"user_id": ["u0"], "item_id": "i0"}]}',
+    b'{"id": {"$gt": ""}, "text": "t"}',
+]
+
+
+def test_bad_input_never_yields_a_5xx(client: TestClient) -> None:
+    for path in ("/items", "/interactions"):
+        for body in GARBAGE:
+            r = client.post(path, content=body, headers={"content-type": "application/json"})
+            assert 400 <= r.status_code < 500, (path, body[:80], r.text)
+            _problem(r, r.status_code, r.json()["type"].rsplit("/", 1)[1])
+
+
+def test_index_fault_is_a_problem_without_traceback(client: TestClient) -> None:
+    """A failing FAISS search (through the batcher thread) is a 500 problem; the next works."""
+    engine = client.app.state.engine
+    real = engine.catalogue.search
+
+    def broken(queries: object) -> None:
+        raise RuntimeError("Error in faiss::knn at /secret/faiss/IndexFlat.cpp:42")
+
+    engine.catalogue.search = broken
+    try:
+        body = _problem(client.get("/users/u0/recommendations"), 500, "internal-error")
+        assert "faiss" not in body["detail"] and "secret" not in body["detail"]
+    finally:
+        engine.catalogue.search = real
+    assert client.get("/users/u0/recommendations").status_code == 200
 
 
 def test_dependency_failures_map_through_the_table(client: TestClient) -> None:
