@@ -107,6 +107,7 @@ def _replay(args: argparse.Namespace) -> int:
         k=args.k,
         seed=args.seed,
         users_per_second=args.users_per_second,
+        register_batch=args.register_batch,
     )
     with httpx.Client(base_url=args.url, timeout=args.timeout) as client:
         result = replay(run, resolve_data(data), client, cfg)
@@ -201,7 +202,13 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--k", type=int, default=20, help="recommendations per user (default 20)")
     rep.add_argument("--seed", type=int, default=0, help="seed of the user sample (default 0)")
     rep.add_argument(
-        "--users-per-second", type=float, default=0.0, help="pace users (default 0: no pacing)"
+        "--users-per-second",
+        type=float,
+        default=0.0,
+        help="pace users and item batches (default 0: none)",
+    )
+    rep.add_argument(
+        "--register-batch", type=int, default=256, help="cold items per POST /items (default 256)"
     )
     rep.add_argument("--timeout", type=float, default=30.0, help="HTTP timeout in seconds")
     rep.add_argument("--json", metavar="FILE", help="also write the summary as JSON")

@@ -139,6 +139,8 @@ def _plot(ax: Axes, series: dict[str, object], fmt: str, start: float) -> None:
     assert isinstance(values, list)
     xs = [float(t) - start for t, _ in values]
     ys = [float(v) for _, v in values]  # NaN (no traffic in the window) leaves a gap
+    if all(math.isnan(y) for y in ys):
+        return  # e.g. a route never called in the range: no legend entry
     labels = series["metric"]
     assert isinstance(labels, dict)
     ax.plot(xs, ys, label=legend(fmt, labels), linewidth=1.4)
@@ -154,7 +156,7 @@ def _style(ax: Axes, panel: Panel) -> None:
     if ax.get_legend_handles_labels()[0]:
         ax.legend(fontsize=6, loc="best")
     else:
-        ax.text(0.5, 0.5, "no data", ha="center", transform=ax.transAxes)
+        ax.text(0.5, 0.5, "no data in this range", ha="center", transform=ax.transAxes)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -35,7 +35,7 @@ class ReplayConfig:
     k: int = 20
     seed: int = 0
     pool: str = "all"
-    users_per_second: float = 0.0  # pace of the user population; 0 = as fast as answers come
+    users_per_second: float = 0.0  # pace of users (and item batches); 0 = as fast as answered
     register_batch: int = 256  # items per POST /items (the service's COLDREC_MAX_BATCH is 1000)
 
 
@@ -159,7 +159,11 @@ def replay(
     before = read_counters(_get(client, "/metrics").text)
 
     modalities = bundle_modalities(run_dir)
-    for body in item_payloads(dataset, split.cold_test_items, modalities, cfg.register_batch):
+    for n, body in enumerate(
+        item_payloads(dataset, split.cold_test_items, modalities, cfg.register_batch)
+    ):
+        if cfg.users_per_second > 0 and n:  # batches arrive at the users' pace too
+            time.sleep(1.0 / cfg.users_per_second)
         _post(client, "/items", {"items": body})
         result.registered += len(body)
 
