@@ -57,7 +57,7 @@ def free_port() -> int:
 
 
 class ServiceProcess:
-    """`python -m service.serve` in a subprocess, with a client for it."""
+    """`python -m service.serve` (`cli=True`: `coldrec serve`) in a subprocess, with a client."""
 
     def __init__(self, bundle: Path, env: dict[str, str], log: Path, cli: bool = False) -> None:
         self.bundle, self.env, self.log, self.cli = bundle, env, log, cli
@@ -67,15 +67,10 @@ class ServiceProcess:
         self.http = httpx.Client(base_url=self.url, timeout=10)
 
     def start(self, timeout: float = 60) -> ServiceProcess:
-        cmd = [
-            sys.executable,
-            "-m",
-            "service.serve",
-            "--bundle",
-            str(self.bundle),
-            "--port",
-            str(self.port),
-        ]
+        prog = (
+            coldrec_command() + ["serve"] if self.cli else [sys.executable, "-m", "service.serve"]
+        )
+        cmd = [*prog, "--bundle", str(self.bundle), "--port", str(self.port)]
         env = {**os.environ, "OMP_NUM_THREADS": "1", **self.env}
         with self.log.open("ab") as out:
             self.proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=out, stderr=out)
@@ -105,6 +100,12 @@ class ServiceProcess:
                 self.proc.kill()
                 self.proc.wait(5)
         self.http.close()
+
+
+def coldrec_command() -> list[str]:
+    """The installed `coldrec` console script next to this interpreter, else its module."""
+    script = Path(sys.executable).parent / "coldrec"
+    return [str(script)] if script.exists() else [sys.executable, "-m", "training.cli"]
 
 
 @pytest.fixture()

@@ -1,16 +1,16 @@
-"""End to end: `coldrec train` a tiny model, `coldrec serve` it, register the held-out cold items,
-see them recommended to the users their features suit, post an interaction, read a cold hit."""
+"""End to end: `coldrec train` a tiny model, `coldrec serve` it (the console script), register
+the held-out cold items, see them recommended to the users their features suit, post an
+interaction, read a cold hit."""
 
 from __future__ import annotations
 
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import REPO, ServiceProcess, start_service
+from conftest import REPO, ServiceProcess, coldrec_command, start_service
 
 training_cli = pytest.importorskip("training.cli")
 sources = pytest.importorskip("training.sources")
@@ -20,9 +20,7 @@ K = 5
 
 def _train(run: Path) -> None:
     cmd = [
-        sys.executable,
-        "-m",
-        "training.cli",
+        *coldrec_command(),
         "train",
         "--data",
         "synthetic",
