@@ -18,6 +18,7 @@ from models.config import ModelConfig
 class TrainConfig:
     """The optimisation and protocol settings of one run (seed defaults: batch 1024, lr 5e-4)."""
 
+    split: str = "cold"  # "cold": our cold/warm split; "shipped": the dataset's own split
     epochs: int = 200
     batch_size: int = 1024
     lr: float = 5e-4

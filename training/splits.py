@@ -115,3 +115,13 @@ def _split_by_order(users: np.ndarray, order: np.ndarray, rng: np.random.Generat
     out = np.empty_like(labels)
     out[idx] = labels
     return out
+
+
+def shipped_split(dataset: Dataset) -> Split:
+    """The split the source ships (e.g. TikTok's train/valid/test matrices), with no cold items:
+    for comparing with published numbers measured on that split."""
+    if dataset.shipped_part is None:
+        raise ValueError(f"{dataset.name} ships no split of its own")
+    part = np.asarray(dataset.shipped_part, dtype=np.int8)  # 0/1/2 = TRAIN/VALID/TEST
+    empty = np.zeros(0, dtype=np.int64)
+    return Split(part.copy(), empty, empty, seed=-1, cold_fraction=0.0)

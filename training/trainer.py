@@ -22,7 +22,7 @@ from training.diagnostics import cold_start_diagnostics
 from training.evaluate import evaluate_tracks, random_tracks, rank_metrics
 from training.projector_fit import embed_all_items, fit_projector
 from training.sampling import BprSampler
-from training.splits import Part, Split, split_cold_warm
+from training.splits import Part, Split, shipped_split, split_cold_warm
 
 log = logging.getLogger(__name__)
 
@@ -87,7 +87,7 @@ def train(
     if tc.threads > 0:
         torch.set_num_threads(tc.threads)
     torch.manual_seed(tc.seed)
-    split = split or split_cold_warm(dataset, tc.cold_fraction, tc.seed)
+    split = split or make_split(dataset, cfg)
     view = WarmView.build(dataset, split)
     graphs = view.graphs(dataset)
     model = model_class(model_name)(
@@ -121,6 +121,16 @@ def train(
     if diagnostics:
         metrics["diagnostics"] = diagnostics
     return TrainResult(model, split, view, user_emb, item_emb, metrics, history)
+
+
+def make_split(dataset: Dataset, cfg: RunConfig) -> Split:
+    """The split `cfg.train.split` names: our seeded cold/warm split, or the shipped one."""
+    tc = cfg.train
+    if tc.split == "cold":
+        return split_cold_warm(dataset, tc.cold_fraction, tc.seed)
+    if tc.split == "shipped":
+        return shipped_split(dataset)
+    raise ValueError(f"unknown split {tc.split!r}; choose cold or shipped")
 
 
 def _fit_backbone(

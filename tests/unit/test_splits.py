@@ -80,3 +80,17 @@ def test_matrix_holds_exactly_the_requested_parts() -> None:
 def test_bad_fraction_is_refused() -> None:
     with pytest.raises(ValueError):
         split_cold_warm(make_dataset(), cold_fraction=1.0)
+
+
+def test_shipped_split_keeps_the_sources_parts() -> None:
+    from dataclasses import replace
+
+    from training.splits import shipped_split
+
+    ds = make_dataset()
+    with pytest.raises(ValueError, match="ships no split"):
+        shipped_split(ds)
+    labels = np.random.default_rng(0).integers(0, 3, ds.n_interactions).astype(np.int8)
+    split = shipped_split(replace(ds, shipped_part=labels))
+    assert np.array_equal(split.part, labels)
+    assert split.cold_items().size == 0

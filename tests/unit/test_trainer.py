@@ -107,3 +107,21 @@ def test_run_directory_holds_a_loadable_bundle(tmp_path, dataset, result) -> Non
     assert np.allclose(projector(feats).detach().numpy(), result.item_emb[cold], atol=1e-5)
     metrics = json.loads((tmp_path / "metrics.json").read_text())
     assert metrics["test"]["warm"]["n_users"] > 0
+
+
+def test_shipped_split_trains_without_cold_items() -> None:
+    from dataclasses import replace
+
+    ds = synthetic_dataset(n_users=60, n_items=40, seed=3)
+    # a "shipped" split: each user's last interaction is test, the one before validation
+    from training.splits import split_cold_warm
+
+    labels = split_cold_warm(ds, cold_fraction=0.0, seed=0).part
+    cfg = small_config(epochs=2)
+    cfg.train.split = "shipped"
+    result = train(replace(ds, shipped_part=labels), "lightgcn", cfg, progress=False)
+    assert np.array_equal(result.split.part, labels)
+    assert "cold_all" not in result.metrics["test"] and "warm" in result.metrics["test"]
+    cfg.train.split = "nonsense"
+    with pytest.raises(ValueError, match="unknown split"):
+        train(ds, "lightgcn", cfg, progress=False)
