@@ -72,4 +72,8 @@ class Dataset:
         if missing:
             have = sorted(self.modalities)
             raise ValueError(f"{self.name} has no modality {', '.join(missing)}; it has {have}")
-        return replace(self, modalities={n: self.modalities[n] for n in names})
+        kept = {n: self.modalities[n] for n in names}
+        if sorted(kept) == sorted(self.modalities):
+            return self
+        # A distinct name, so reports set an ablation beside the full run instead of over it.
+        return replace(self, name=f"{self.name}[{'+'.join(sorted(kept))}]", modalities=kept)

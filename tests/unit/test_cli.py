@@ -82,6 +82,8 @@ def test_modality_ablation_keeps_only_the_named_modalities(tmp_path, capsys) -> 
     args += ["--set", "model.dim=16", "--set", "train.projector_epochs=2"]
     assert main(args) == 0
     assert json.loads((run / "config.json").read_text())["modal_dims"] == {"image": 16}
+    # the ablation is its own dataset in reports, beside the run with every modality
+    assert json.loads((run / "metrics.json").read_text())["dataset"].endswith("[image]")
     with __import__("numpy").load(run / "embeddings.npz") as z:
         assert z["items"].shape == (40, 16) and z["users"].shape == (60, 16)
     capsys.readouterr()
