@@ -5,7 +5,8 @@ embeddings, dim 384, a text modality of 384 and an untrained projector of the re
 `python -m service.serve` on it against Redis, and drives it from this process with asyncio
 (httpx) at several concurrencies. In the same run it times the raw FAISS search over the same
 matrix (one query, `faiss.knn`, and a 32-query batch through torch as the service batches it):
-the floor that end-to-end latency is compared with.
+the floor that end-to-end latency is compared with; and, in this process, `Engine.recommend` and
+`Catalogue.search` without HTTP (the part of the latency the service's own code controls).
 
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/bench_service.py --items 10000 100000 \
         --concurrency 1 4 16 --seconds 3 --out docs/results/bench_service.json
@@ -112,6 +113,46 @@ def raw_floor(bundle: Path, repeats: int = 30) -> dict[str, float]:
     return out
 
 
+def in_process(
+    bundle: Path, redis_url: str, namespace: str, repeats: int = 300
+) -> dict[str, float]:
+    """The part the service controls, without HTTP: `Engine.recommend` (user lookup, seen-item
+    exclusion, the batcher thread, filtering, id mapping, the write-behind of the list) and
+    `Catalogue.search` alone, for one request at a time; median and best of `repeats`."""
+    from service.index import Query
+    from service.metrics import Metrics
+    from service.runtime import Runtime
+    from service.settings import Settings
+
+    runtime = Runtime.start(
+        Settings(bundle=bundle, redis_url=redis_url, namespace=namespace), Metrics()
+    )
+    engine = runtime.engine
+    out: dict[str, float] = {}
+    try:
+        vector, _, exclude = engine.user_vector("u1")
+        query = Query(vector, K, "all", exclude)
+        n = iter(range(10**9))
+        for name, fn in (
+            ("engine_recommend", lambda: engine.recommend(f"u{next(n) % 2000}", K, "all")),
+            (
+                "catalogue_search",
+                lambda: engine.catalogue.search([Query(vector, K, "all", exclude)]),
+            ),
+        ):
+            fn()
+            times = []
+            for _ in range(repeats):
+                t = time.perf_counter()
+                fn()
+                times.append(time.perf_counter() - t)
+            out[f"{name}_median_ms"] = float(np.median(times) * 1e3)
+            out[f"{name}_min_ms"] = float(np.min(times) * 1e3)
+    finally:
+        runtime.stop()
+    return out
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -176,6 +217,8 @@ def run_size(n_items: int, args: argparse.Namespace, work: Path) -> dict[str, ob
     bundle = work / f"bundle-{n_items}"
     write_bundle(bundle, n_items)
     floor = raw_floor(bundle)
+    engine = in_process(bundle, args.redis_url, f"benchin{n_items}-{os.getpid()}")
+    floor_after = raw_floor(bundle)  # the machine is shared: the floor again, after
     proc, url = start_server(bundle, args.redis_url, f"bench{n_items}-{os.getpid()}")
     rng = np.random.default_rng(1)
     feats = rng.standard_normal((256, DIM)).astype(np.float32).tolist()
@@ -199,6 +242,8 @@ def run_size(n_items: int, args: argparse.Namespace, work: Path) -> dict[str, ob
     return {
         "items": n_items,
         "raw_floor": floor,
+        "raw_floor_after": floor_after,
+        "in_process": engine,
         "recommend": recs,
         "register": regs,
         "registration_to_servable": servable,
@@ -232,6 +277,8 @@ def main() -> None:
         results = [run_size(n, args, Path(tmp)) for n in args.items]
     for r in results:
         print(f"\n{r['items']:,} items; raw floor: {r['raw_floor']}")
+        print(f"raw floor again: {r['raw_floor_after']}")
+        print(f"in process: {r['in_process']}")
         print(f"registration to servable: {r['registration_to_servable']}")
         for name in ("recommend", "register"):
             for row in r[name]:  # type: ignore[attr-defined]

@@ -43,11 +43,16 @@ class SearchBatcher:
 
     def search(self, query: Query) -> list[Hit]:
         """Blocking: the hits of `query`, searched together with whatever else is waiting."""
-        if self._thread is None:  # not started (e.g. a unit test): search directly
-            return self._search([query])[0]
+        return self.submit(query).result()
+
+    def submit(self, query: Query) -> Future[list[Hit]]:
+        """The future hits of `query` (an event loop awaits it through `asyncio.wrap_future`)."""
         future: Future[list[Hit]] = Future()
-        self._queue.put((query, future))
-        return future.result()
+        if self._thread is None:  # not started (e.g. a unit test): search directly
+            self._run_batch([(query, future)])
+        else:
+            self._queue.put((query, future))
+        return future
 
     def _run(self) -> None:
         while True:

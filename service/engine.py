@@ -8,6 +8,7 @@ embeddings of the items they interacted with (`source: "interactions"`).
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 import uuid
@@ -19,10 +20,11 @@ import numpy as np
 from models.idmap import IdMap
 from service.batcher import SearchBatcher
 from service.bundle import Bundle
-from service.errors import InvalidRequest, StoreUnavailable, UnknownItem
+from service.errors import InvalidRequest, UnknownItem
 from service.features import Featurizer, check_features
 from service.index import KINDS, Catalogue, Hit, Kind, KindIndex, Pool, Query
 from service.metrics import Metrics
+from service.recent import Recent, RecentWriter
 from service.search import make_backend, resolve_device
 from service.settings import Settings
 from service.store import ItemRecord, Store, stream_version
@@ -100,10 +102,12 @@ class Engine:
         # item -> stream id of the write the index holds: a replica applies a write only if it is
         # newer, so replicas converge whatever order local writes and stream events arrive in.
         self._versions: dict[int, tuple[int, int]] = {}
-        self._lock = threading.Lock()  # guards item_ids, online_seen, _versions, index writes
+        self._lock = threading.Lock()  # guards item_ids, _versions, index writes
+        self._seen_lock = threading.Lock()  # guards online_seen (never held across other work)
         users = bundle.users if len(bundle.users) else bundle.items
         self.mean_user = users.mean(axis=0).astype(np.float32)  # [dim], the fallback user
         self.batcher = SearchBatcher(self._search, settings.max_search_batch)
+        self.recent = RecentWriter(self._write_recent)
         self.synced = False  # True once Redis has been replayed (False: the bundle alone)
 
     def _search(self, queries: list[Query]) -> list[list[Hit]]:
@@ -180,8 +184,7 @@ class Engine:
     def user_vector(self, user_id: str) -> tuple[np.ndarray, str, np.ndarray]:
         """(embedding [dim], source, excluded internal item ids) for `user_id`."""
         row = self.bundle.user_ids.get(user_id)
-        with self._lock:
-            online = sorted(self.online_seen.get(user_id, ()))
+        online = self._online(user_id)
         trained = self.bundle.seen(row) if row is not None else np.zeros(0, np.int64)
         exclude = np.union1d(trained, np.asarray(online, dtype=np.int64))
         if row is not None:
@@ -192,28 +195,48 @@ class Engine:
                 return vectors.mean(axis=0).astype(np.float32), "interactions", exclude
         return self.mean_user, "fallback", exclude
 
+    def _online(self, user_id: str) -> list[int]:
+        with self._seen_lock:
+            return sorted(self.online_seen.get(user_id, ()))
+
     def recommend(self, user_id: str, k: int, pool: Pool) -> Recommendations:
+        """Blocking: top-k for `user_id` (searched with whatever else is waiting)."""
         vector, source, exclude = self.user_vector(user_id)
         hits = self.batcher.search(Query(vector, k, pool, exclude))
+        return self._answer(user_id, source, pool, hits)
+
+    async def recommend_async(self, user_id: str, k: int, pool: Pool) -> Recommendations:
+        """`recommend` for the event loop: only the search runs off it, on the batcher thread.
+
+        A user known only online needs their items' vectors from the index, whose lock a running
+        search or compaction may hold: that one case is worked out in a thread.
+        """
+        if self.bundle.user_ids.get(user_id) is None and self._online(user_id):
+            vector, source, exclude = await asyncio.to_thread(self.user_vector, user_id)
+        else:
+            vector, source, exclude = self.user_vector(user_id)
+        hits = await asyncio.wrap_future(self.batcher.submit(Query(vector, k, pool, exclude)))
+        return self._answer(user_id, source, pool, hits)
+
+    def _answer(self, user_id: str, source: str, pool: Pool, hits: list[Hit]) -> Recommendations:
         names = self.item_ids.externals(h.item for h in hits)
         items = [
             Scored(name, h.score, h.kind == "cold") for name, h in zip(names, hits, strict=True)
         ]
-        for kind in ("warm", "cold"):
-            n = sum(1 for h in hits if h.kind == kind)
-            if n:
-                self.metrics.recommended.labels(kind).inc(n)
-        self._remember(user_id, names)
+        n_cold = sum(1 for h in hits if h.kind == "cold")
+        if n_cold:
+            self.metrics.recommended.labels("cold").inc(n_cold)
+        if len(hits) > n_cold:
+            self.metrics.recommended.labels("warm").inc(len(hits) - n_cold)
+        if names:  # remembered for hit counting, behind the response (service/recent.py)
+            self.recent.submit(Recent(user_id, names, time.time()))
         return Recommendations(user_id, source, pool, items)
 
-    def _remember(self, user_id: str, names: list[str]) -> None:
+    def _write_recent(self, lists: list[Recent]) -> None:
         s = self.settings
-        try:  # recommendations keep coming from memory when Redis is away (counted as an error)
-            self.store.remember_recommendations(
-                user_id, names, time.time(), s.recent_recs, s.recent_ttl_s
-            )
-        except StoreUnavailable:  # already counted by the store
-            pass
+        self.store.remember_many(
+            [(r.user, r.items, r.ts) for r in lists], s.recent_recs, s.recent_ttl_s
+        )
 
     # -- interactions --------------------------------------------------------------------------
     def interact(self, pairs: list[tuple[str, str]]) -> list[tuple[str, str, bool, Kind | None]]:
@@ -224,6 +247,7 @@ class Engine:
             if idx is None:
                 raise UnknownItem(f"interaction with unknown item {item_id!r}")
             internal.append(idx)
+        self.recent.flush()  # the lists of recommendations this replica answered are in Redis
         hits = self.store.record_interactions(pairs, self.origin, time.time())
         out = []
         for (user, item_id), idx, hit in zip(pairs, internal, hits, strict=True):
@@ -236,7 +260,7 @@ class Engine:
         return out
 
     def _add_seen(self, user: str, item: int) -> None:
-        with self._lock:
+        with self._seen_lock:
             self.online_seen.setdefault(user, set()).add(item)
 
     # -- replay and replication ----------------------------------------------------------------

@@ -69,6 +69,7 @@ class Runtime:
             raise
         metrics.track_index(engine.catalogue.sizes)  # type: ignore[arg-type]
         engine.batcher.start()
+        engine.recent.start()
         follower = Follower(
             store, engine.apply_event, start_id, settings.follow_block_ms, on_gap=engine.replay
         ).start()
@@ -79,6 +80,7 @@ class Runtime:
         """Stop the follower and the batcher, then close Redis (stopping an embedded one)."""
         self.follower.stop()
         self.engine.batcher.stop()
+        self.engine.recent.stop()  # writes what is queued while Redis is still open
         self.close_redis()
 
 

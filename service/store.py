@@ -260,15 +260,23 @@ class Store:
     def remember_recommendations(
         self, user: str, items: list[str], now: float, keep: int, ttl_s: int
     ) -> None:
-        if not items:
+        self.remember_many([(user, items, now)], keep, ttl_s)
+
+    def remember_many(
+        self, lists: list[tuple[str, list[str], float]], keep: int, ttl_s: int
+    ) -> None:
+        """Add (user, items, time) lists to each user's recent ZSET, keep the newest `keep`."""
+        lists = [(user, items, now) for user, items, now in lists if items]
+        if not lists:
             return
 
         def run() -> None:
-            key = self.keys.recent(user)
             pipe = self.client.pipeline(transaction=False)
-            pipe.zadd(key, dict.fromkeys(items, now))
-            pipe.zremrangebyrank(key, 0, -(keep + 1))
-            pipe.expire(key, ttl_s)
+            for user, items, now in lists:
+                key = self.keys.recent(user)
+                pipe.zadd(key, dict.fromkeys(items, now))
+                pipe.zremrangebyrank(key, 0, -(keep + 1))
+                pipe.expire(key, ttl_s)
             pipe.execute()
 
         self._call("remember_recommendations", run)

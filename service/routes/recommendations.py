@@ -20,7 +20,7 @@ router = APIRouter(tags=["recommendations"], responses=PROBLEM_RESPONSES)
     response_model=RecommendationsOut,
     dependencies=[Depends(require_read)],
 )
-def recommend(
+async def recommend(
     engine: EngineDep,
     settings: SettingsDep,
     user_id: Annotated[str, Path(min_length=1, max_length=256, pattern=ID_PATTERN)],
@@ -31,7 +31,7 @@ def recommend(
     items registered online ("new for you"). Unknown users get `source: "fallback"`."""
     if k > settings.max_k:
         raise InvalidRequest(f"k={k} is over the limit of {settings.max_k}")
-    rec = engine.recommend(user_id, k, pool)
+    rec = await engine.recommend_async(user_id, k, pool)  # the search runs off the event loop
     # The hot path: the body (RecommendationsOut, as documented) is written with orjson directly;
     # building and re-validating pydantic models of k items cost more than the search at 10k.
     body = {

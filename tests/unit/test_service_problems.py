@@ -187,7 +187,7 @@ def test_index_fault_is_a_problem_without_traceback(client: TestClient) -> None:
 
 def test_dependency_failures_map_through_the_table(client: TestClient) -> None:
     class Broken:
-        def recommend(self, *a: object) -> None:
+        async def recommend_async(self, *a: object) -> None:
             raise StoreUnavailable("Redis is unavailable (test)")
 
         def interact(self, *a: object) -> None:
