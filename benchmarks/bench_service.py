@@ -135,10 +135,7 @@ def in_process(
         n = iter(range(10**9))
         for name, fn in (
             ("engine_recommend", lambda: engine.recommend(f"u{next(n) % 2000}", K, "all")),
-            (
-                "catalogue_search",
-                lambda: engine.catalogue.search([Query(vector, K, "all", exclude)]),
-            ),
+            ("catalogue_search", lambda: engine.catalogue.search([query])),
         ):
             fn()
             times = []
