@@ -123,6 +123,7 @@ def render(
                 for series in query_range(client, expr, start, end, step):
                     _plot(ax, series, target.legend, start)
             _style(ax, panel)
+            ax.set_xlim(0, end - start)  # one time axis for every panel
     for ax in list(axes.flat)[len(panels) :]:
         ax.axis("off")
     stamp = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(end))
