@@ -95,6 +95,14 @@ class Prometheus:
             time.sleep(0.2)
         raise TimeoutError(f"{expr} never reached {value}: {self.query(expr)}")
 
+    def scrapes_since(self, since: float) -> int:
+        """Scrapes of the coldrec target since the wall time `since`."""
+        ms = int((time.time() - since) * 1000)
+        if ms < 1:
+            return 0
+        got = self.query(f'count_over_time(up{{job="coldrec"}}[{ms}ms])')
+        return int(float(got[0]["value"][1])) if got else 0  # type: ignore[index]
+
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
             self.proc.terminate()
@@ -219,7 +227,9 @@ def test_dashboard_and_alerts_on_real_prometheus(
     _phase(svc, tiny_bundle, "a", range(0, 10), a, seed=0, warm_hits=1)
     assert min(a.hits.values()) > 0 and min(a.recommended.values()) > 0, vars(a)
     t_gap = prom.wait_for("sum(coldrec_recommended_items_total)", a.total())
-    time.sleep(2.5)  # >= 2 scrapes of the post-A values
+    deadline = time.monotonic() + 15
+    while prom.scrapes_since(t_gap + 0.2) < 2 and time.monotonic() < deadline:
+        time.sleep(0.5)  # >= 2 scrapes of the post-A values (a loaded box may lag)
     _phase(svc, tiny_bundle, "b", range(10, 16), b, seed=10, warm_hits=2)
     assert min(b.hits.values()) > 0 and min(b.recommended.values()) > 0, vars(b)
     assert b.hits["cold"] * b.recommended["warm"] != b.hits["warm"] * b.recommended["cold"]
