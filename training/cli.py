@@ -110,7 +110,10 @@ def _replay(args: argparse.Namespace) -> int:
         register_batch=args.register_batch,
     )
     with httpx.Client(base_url=args.url, timeout=args.timeout) as client:
-        result = replay(run, resolve_data(data), client, cfg)
+        try:
+            result = replay(run, resolve_data(data), client, cfg)
+        except httpx.TransportError as exc:
+            raise ValueError(f"cannot reach the service at {args.url}: {exc}") from exc
     sys.stdout.write(format_report(result, cfg.k) + "\n")
     if args.json:
         Path(args.json).write_text(json.dumps(result.summary(cfg.k), indent=2) + "\n")

@@ -211,18 +211,30 @@ def _play_user(
             result.hits["cold" if row["cold"] else "warm"] += 1
 
 
+class ReplayError(ValueError):
+    """The service refused a request of the replay (its problem detail is in the message)."""
+
+
 def _get(
     client: httpx.Client, path: str, params: dict[str, object] | None = None
 ) -> httpx.Response:
-    response = client.get(path, params=params)
-    response.raise_for_status()
-    return response
+    return _checked(client.get(path, params=params))
 
 
 def _post(client: httpx.Client, path: str, body: dict[str, object]) -> httpx.Response:
-    response = client.post(path, json=body)
-    response.raise_for_status()
-    return response
+    return _checked(client.post(path, json=body))
+
+
+def _checked(response: httpx.Response) -> httpx.Response:
+    if response.is_success:
+        return response
+    try:
+        detail = response.json().get("detail", response.text[:300])
+    except ValueError:
+        detail = response.text[:300]
+    raise ReplayError(
+        f"{response.request.method} {response.request.url.path}: {response.status_code} {detail}"
+    )
 
 
 def format_report(result: ReplayResult, k: int) -> str:

@@ -6,19 +6,24 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import httpx
 import numpy as np
+import pytest
 
 from models.idmap import IdMap
 from service.metrics import Metrics
 from training.cli import build_parser
 from training.datasets import Dataset
 from training.replay import (
+    ReplayConfig,
+    ReplayError,
     ReplayResult,
     format_report,
     held_out_by_user,
     item_payloads,
     offline_recall,
     read_counters,
+    replay,
     sample_users,
 )
 from training.splits import Part, Split
@@ -105,3 +110,18 @@ def test_cli_replay_entry() -> None:
         ["replay", "--run", "r", "--url", "http://127.0.0.1:1", "--max-users", "5"]
     )
     assert args.max_users == 5 and args.k == 20 and args.data is None and args.max_seconds == 120
+
+
+def test_a_refused_request_is_a_replay_error_with_the_problem_detail(tmp_path: Path) -> None:
+    _split().save(str(tmp_path / "split.npz"))
+    (tmp_path / "metrics.json").write_text("{}")
+    (tmp_path / "manifest.json").write_text(json.dumps({"modalities": {"text": 3}}))
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/metrics":
+            return httpx.Response(200, text="")
+        return httpx.Response(422, json={"type": "/problems/invalid-features", "detail": "dims"})
+
+    client = httpx.Client(base_url="http://svc", transport=httpx.MockTransport(answer))
+    with pytest.raises(ReplayError, match="POST /items: 422 dims"):
+        replay(tmp_path, _dataset(), client, ReplayConfig())
