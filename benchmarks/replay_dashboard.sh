@@ -20,6 +20,7 @@ fi
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 RUN=$(cd "$1" && pwd)
 DATA=$2
+if [ -e "$DATA" ]; then DATA=$(cd "$DATA" && pwd); fi  # a folder: absolute before the cd below
 mkdir -p "$3"
 OUT=$(cd "$3" && pwd)
 cd "$ROOT"
