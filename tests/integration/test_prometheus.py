@@ -204,6 +204,19 @@ def test_promtool_checks_deploy_config_and_rules() -> None:
     assert done.returncode == 0, done.stdout + done.stderr
 
 
+def test_alert_rules_fire_on_synthetic_series() -> None:
+    """`promtool test rules`: the cold collapse (with and without any cold hit), its quiet cases,
+    never-recommended cold items, 5xx ratio and recommendation latency (alerts_test.yml)."""
+    done = subprocess.run(
+        ["promtool", "test", "rules", "alerts_test.yml"],
+        cwd=PROM_DIR,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
 def test_dashboard_and_alerts_on_real_prometheus(
     redis_url: str,
     services: list[ServiceProcess],
