@@ -216,7 +216,7 @@ class ReplayError(ValueError):
 
 
 def _get(
-    client: httpx.Client, path: str, params: dict[str, object] | None = None
+    client: httpx.Client, path: str, params: dict[str, str | int] | None = None
 ) -> httpx.Response:
     return _checked(client.get(path, params=params))
 
