@@ -294,3 +294,18 @@ def test_k8s_service_and_hpa_point_at_the_deployment() -> None:
     assert (
         hpa["spec"]["minReplicas"] >= 2 and hpa["spec"]["maxReplicas"] > hpa["spec"]["minReplicas"]
     )
+
+
+def test_one_service_port_everywhere() -> None:
+    rows = _dockerfile()
+    port = int(next(a for i, a in rows if i == "EXPOSE"))
+    assert f"--port {port}" in next(a for i, a in rows if i == "CMD")
+    assert f":{port}/healthz" in next(a for i, a in rows if i == "HEALTHCHECK")
+    compose = _compose()["services"]["coldrec"]
+    assert {int(p.split(":")[1]) for p in compose["ports"]} == {port}
+    cfg = yaml.safe_load((DEPLOY / "prometheus" / "prometheus.yml").read_text())
+    job = next(c for c in cfg["scrape_configs"] if c["job_name"] == "coldrec")
+    assert job["static_configs"][0]["targets"] == [f"coldrec:{port}"]
+    (ctr,) = _k8s()[("Deployment", "coldrec")]["spec"]["template"]["spec"]["containers"]
+    assert [p["containerPort"] for p in ctr["ports"]] == [port]
+    assert f"--port {port}" in " ".join(ctr["command"])
