@@ -155,6 +155,7 @@ def test_interactions_exclude_and_count_hits(client: TestClient, tiny: TinyBundl
 def test_unknown_and_online_only_users(client: TestClient, tiny: TinyBundle) -> None:
     fallback = _recs(client, "stranger", k=3)
     assert fallback["source"] == "fallback" and len(fallback["items"]) == 3
+    assert _recs(client, "stranger", pool="cold")["items"] == []  # no cold item yet: no error
     client.post(
         "/interactions",
         json={"interactions": [{"user_id": "newbie", "item_id": f"i{i}"} for i in (0, 2, 4)]},
@@ -164,6 +165,9 @@ def test_unknown_and_online_only_users(client: TestClient, tiny: TinyBundle) -> 
     ids = [i["item_id"] for i in recs["items"]]
     assert not {"i0", "i2", "i4"} & set(ids)
     assert all(int(i[1:]) % 2 == 0 for i in ids[:4])  # the mean of even items likes even items
+    client.post("/items", json={"id": "c1", "features": tiny.item_features(0)})
+    cold = _recs(client, "stranger", pool="cold")
+    assert cold["source"] == "fallback" and [i["item_id"] for i in cold["items"]] == ["c1"]
 
 
 def test_delete_and_get(client: TestClient, tiny: TinyBundle) -> None:
