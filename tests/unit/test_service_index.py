@@ -117,6 +117,37 @@ def test_ivf_recall_against_exact() -> None:
     assert recall >= 0.9
 
 
+def test_ivf_handles_upserts_removals_exclusions_and_compaction() -> None:
+    """With nprobe = nlist an IVF-Flat index is exact: every answer must equal brute force."""
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((800, 16)).astype(np.float32)
+    qs = rng.standard_normal((6, 16)).astype(np.float32)
+    kinds = []
+    for kind in ("warm", "cold"):
+        be = make_backend("ivf", "cpu", 16, x, nlist=8, nprobe=8)
+        assert be is not None
+        kinds.append(KindIndex(kind, 16, be, compact_after=40))  # type: ignore[arg-type]
+    cat = Catalogue(kinds[0], kinds[1])
+    cat.upsert(np.arange(800), x, "warm")
+    live = x.copy()
+    alive = np.ones(800, bool)
+    for item in range(0, 120, 2):  # 60 removals: one compaction on the way
+        cat.remove(item)
+        alive[item] = False
+    moved = np.arange(1, 41, 2)  # upserts of warm items as cold, with new vectors
+    live[moved] = rng.standard_normal((len(moved), 16)).astype(np.float32)
+    cat.upsert(moved, live[moved], "cold")
+    ids = np.flatnonzero(alive)
+    for q in qs:
+        exclude = np.array(_brute(live[ids], ids, q, 3))  # the 3 best are "seen"
+        got = cat.search([Query(q, 10, exclude=exclude)])[0]
+        assert [h.item for h in got] == _brute(live[ids], ids, q, 10, set(exclude.tolist()))
+        cold = cat.search([Query(q, 5, pool="cold")])[0]
+        assert [h.item for h in cold] == _brute(live[moved], moved, q, 5)
+    assert cat.sizes() == {"warm": 740 - len(moved), "cold": len(moved)}
+    assert kinds[0].n_dead < 40  # compacted, the IVF rebuilt from the live rows
+
+
 def test_ivf_falls_back_to_exact_with_too_few_items() -> None:
     assert make_backend("ivf", "cpu", 8, np.zeros((20, 8), np.float32)) is None
 
