@@ -70,11 +70,11 @@ def test_two_replicas_read_your_writes_follow_and_converge(
         lags.append(time.perf_counter() - answered)
         assert item in _recommended(b, "u0", pool="cold", k=10)
     assert sorted(lags)[N_FRESH // 2] < 0.1, lags  # median pick-up under 100 ms
-    # B's own view: from the registration's arrival on A to the item searchable on B
+    # B's own view, from the registration's arrival on A to the item searchable on B: its
+    # histogram's median is under 100 ms too (at least half the events in the le=0.1 bucket)
     name = "coldrec_registration_to_servable_seconds"
-    count = _metric(b, f'{name}_count{{path="stream"}}')
-    assert count == N_FRESH
-    assert _metric(b, f'{name}_sum{{path="stream"}}') / count < 0.1
+    assert _metric(b, f'{name}_count{{path="stream"}}') == N_FRESH
+    assert _metric(b, f'{name}_bucket{{le="0.1",path="stream"}}') >= N_FRESH / 2
 
     assert a.http.delete("/items/fresh-0", headers=AUTH).status_code == 204
     deadline = time.perf_counter() + 2.0
