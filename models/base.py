@@ -117,7 +117,8 @@ class RecModel(nn.Module, ABC):
         """Inductive item embeddings from content features alone: [n, d]."""
         if self.projector is None:
             raise ModelNotReady(f"{self.name}: the dataset has no modalities to encode items from")
-        return self.projector(features)
+        out: Tensor = self.projector(features)
+        return out
 
     def native_cold_embeddings(self, features: dict[str, Tensor]) -> Tensor | None:
         """What the model's own architecture, without the projector, gives items that have no

@@ -49,8 +49,10 @@ def spmm(adj: Tensor, x: Tensor) -> Tensor:
     (a learned graph), it falls back to `torch.sparse.mm`.
     """
     if adj.requires_grad or x.device.type != "cpu" or x.dtype != torch.float32:
-        return torch.sparse.mm(adj, x)
-    return _ScipySpmm.apply(x, _csr_pair(adj))
+        out: Tensor = torch.sparse.mm(adj, x)
+        return out
+    result: Tensor = _ScipySpmm.apply(x, _csr_pair(adj))  # type: ignore[no-untyped-call]
+    return result
 
 
 def _csr_pair(adj: Tensor) -> tuple[sp.csr_matrix, sp.csr_matrix]:

@@ -50,7 +50,8 @@ class ModalProjector(nn.Module):
         return torch.cat(parts, dim=1)
 
     def forward(self, features: dict[str, Tensor]) -> Tensor:
-        return self.mlp(self.concat(features)) * self.output_scale  # [n, dim]
+        out: Tensor = self.mlp(self.concat(features)) * self.output_scale  # [n, dim]
+        return out
 
 
 def _batch_size(features: dict[str, Tensor]) -> int:

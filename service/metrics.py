@@ -57,6 +57,13 @@ class Metrics:
             registry=r,
         )
 
+        # Zero series from the start, so rate() sees the very first event of each kind.
+        for kind in ("warm", "cold"):
+            for counter in (self.recommended, self.hits, self.interactions):
+                counter.labels(kind)
+        for path in ("local", "stream"):
+            self.servable_latency.labels(path)
+
     def track_index(self, sizes: Callable[[], dict[str, int]]) -> None:
         """Read the index size at scrape time."""
         for kind in ("warm", "cold"):
