@@ -34,8 +34,9 @@ class ProjectorFit:
     valid_cold_only_recall20: float | None = None
     output_scale: float = 1.0
     warm_alignment_cos: float | None = None  # mean cos(projected warm item, trained embedding)
-    scale_multiplier: float = 1.0  # chosen on mixed validation, on top of the norm match
-    valid_mixed_recall20: float | None = None
+    scale_multiplier: float = 1.0  # chosen on validation (exposure = demand), on the norm match
+    valid_cold_demand_share: float | None = None  # cold share of validation interactions
+    valid_cold_exposure_share: float | None = None  # cold share of validation top-20 lists
 
     def summary(self) -> dict[str, Any]:
         return {k: (round(v, 5) if isinstance(v, float) else v) for k, v in self.__dict__.items()}
@@ -145,9 +146,11 @@ def fit_projector(
     projector.eval()
     fit.valid_cold_only_recall20 = best if validator is not None else None
     if validator is not None:
-        fit.scale_multiplier, fit.valid_mixed_recall20 = _select_scale(
-            model, dataset, split, view, user_np, warm_t
-        )
+        (
+            fit.scale_multiplier,
+            fit.valid_cold_demand_share,
+            fit.valid_cold_exposure_share,
+        ) = _select_scale(model, dataset, split, view, user_np, warm_t)
     fit.output_scale = float(projector.output_scale)
     projected = _project(projector, dataset, view.warm_items)
     fit.warm_alignment_cos = float(F.cosine_similarity(projected, warm_t, dim=1).mean())
@@ -177,9 +180,6 @@ class _ColdValidator:
         return float(metrics["recall@20"])
 
 
-SCALE_GRID = (0.5, 0.7, 1.0, 1.4, 2.0, 2.8, 4.0)
-
-
 def _select_scale(
     model: RecModel,
     dataset: Dataset,
@@ -187,30 +187,51 @@ def _select_scale(
     view: WarmView,
     user_emb: np.ndarray,
     warm_t: Tensor,
-) -> tuple[float, float]:
-    """Choose how loud cold items speak next to warm ones, on validation only.
+    k: int = 20,
+    max_users: int = 4096,
+) -> tuple[float, float, float]:
+    """How loud cold items speak next to warm ones: match exposure to demand, on validation.
 
     Matching mean norms is not enough: a warm item's score also carries what the graph learned
-    from its neighbours, which content cannot reproduce, so cold items land too low in a mixed
-    list. Boosting them without limit only trades warm hits for cold ones, so the criterion is
-    Recall@20 on the union of warm and cold validation interactions, ranked among the warm and
-    cold validation items together, the way the service mixes them.
+    from its neighbours, which content cannot reproduce, so projected items land too low in a
+    mixed list; tuning loudness for mixed Recall buries them whenever the projector is weaker
+    than the graph. Fair competition is defined instead as: the share of cold items in the
+    validation users' top-k (among warm and cold validation items) equals the share of cold
+    items in those users' validation interactions. The multiplier is found by bisection (the
+    share grows with it). Returns (multiplier, demand share, exposure share reached).
     """
     assert model.projector is not None
-    pool = np.zeros(dataset.n_items, dtype=bool)
-    pool[view.warm_items] = True
-    pool[split.cold_valid_items] = True
-    exclude = split.matrix(dataset, Part.TRAIN)
-    truth = split.matrix(dataset, Part.VALID, Part.COLD_VALID)
-    base = float(model.projector.output_scale)
-    items = embed_all_items(model, dataset, view, warm_t)
-    cold = view.row_of_item < 0
-    best_multiplier, best_score = 1.0, -1.0
-    for multiplier in SCALE_GRID:
-        scaled = items.copy()
-        scaled[cold] *= multiplier
-        score = rank_metrics(user_emb, scaled, exclude=exclude, truth=truth, candidates=pool)
-        if score["recall@20"] > best_score:
-            best_multiplier, best_score = multiplier, float(score["recall@20"])
-    model.projector.output_scale.fill_(base * best_multiplier)
-    return best_multiplier, best_score
+    valid = np.isin(split.part, (Part.VALID, Part.COLD_VALID))
+    users = np.unique(dataset.users[valid])
+    rng = np.random.default_rng(split.seed)
+    if len(users) > max_users:
+        users = np.sort(rng.choice(users, max_users, replace=False))
+    in_users = np.isin(dataset.users, users)
+    demand = float((split.part[in_users] == Part.COLD_VALID).sum() / (valid & in_users).sum())
+
+    pool = np.concatenate([view.warm_items, split.cold_valid_items])
+    is_cold = torch.zeros(len(pool), dtype=torch.bool)
+    is_cold[len(view.warm_items) :] = True
+    items = torch.from_numpy(embed_all_items(model, dataset, view, warm_t)[pool])
+    exclude = split.matrix(dataset, Part.TRAIN)[users][:, pool].tocsr()
+    queries = torch.from_numpy(user_emb[users])
+    base_scores = queries @ items.T  # [n_users, n_pool]; at most max_users rows
+    rows, cols = exclude.nonzero()
+    base_scores[torch.from_numpy(rows), torch.from_numpy(cols)] = -torch.inf
+
+    def exposure(multiplier: float) -> float:
+        scores = base_scores.clone()
+        scores[:, is_cold] *= multiplier
+        top = scores.topk(min(k, len(pool)), dim=1).indices
+        return float(is_cold[top].float().mean())
+
+    low, high = -5.0, 5.0  # log2 of the multiplier
+    for _ in range(20):
+        mid = (low + high) / 2
+        if exposure(2.0**mid) < demand:
+            low = mid
+        else:
+            high = mid
+    multiplier = 2.0 ** ((low + high) / 2)
+    model.projector.output_scale.mul_(multiplier)
+    return multiplier, demand, exposure(multiplier)

@@ -31,7 +31,7 @@ def small_config(epochs: int = 15) -> RunConfig:
 
 @pytest.fixture(scope="module")
 def dataset():
-    return synthetic_dataset(n_users=200, n_items=120, seed=1)
+    return synthetic_dataset(n_users=300, n_items=400, seed=1)
 
 
 @pytest.fixture(scope="module")
@@ -62,9 +62,12 @@ def test_projector_is_norm_calibrated(result) -> None:
     warm_norm = np.linalg.norm(result.item_emb[result.view.warm_items], axis=1).mean()
     cold = result.split.cold_items()
     cold_norm = np.linalg.norm(result.item_emb[cold], axis=1).mean()
-    # mean norms match, up to the loudness multiplier chosen on mixed validation
-    multiplier = result.metrics["projector"]["scale_multiplier"]
-    assert 0.5 < cold_norm / warm_norm / multiplier < 2.0
+    # mean norms match, up to the loudness multiplier chosen on validation ...
+    fit = result.metrics["projector"]
+    assert 0.5 < cold_norm / warm_norm / fit["scale_multiplier"] < 2.0
+    # ... which gives cold items the share of validation top-20 lists they have of interactions
+    assert 0 < fit["valid_cold_demand_share"] < 1
+    assert abs(fit["valid_cold_exposure_share"] - fit["valid_cold_demand_share"]) < 0.03
 
 
 def test_seeded_runs_repeat_exactly(dataset, result) -> None:
