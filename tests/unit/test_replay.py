@@ -75,7 +75,7 @@ def test_read_counters_from_the_service_exposition() -> None:
     got = read_counters(m.render().decode())
     assert got["coldrec_recommended_items"] == {"cold": 5.0, "warm": 15.0}
     assert got["coldrec_hits"] == {"cold": 2.0, "warm": 0.0}  # both kinds exist from the start
-    assert got["coldrec_interactions"] == {"warm": 7.0}
+    assert got["coldrec_interactions"] == {"warm": 7.0, "cold": 0.0}
 
 
 def test_item_payloads_send_the_bundle_modalities_in_batches() -> None:
