@@ -21,7 +21,7 @@ from training.loaders import (
     load_sparse_pickle,
 )
 
-BEAUTY = Path("/work/shared/data/amazon_beauty")
+BEAUTY = Path(__file__).resolve().parents[3] / "shared" / "data" / "amazon_beauty"  # ../shared
 
 
 class FakeEncoder:
@@ -268,7 +268,7 @@ def test_unknown_format_names_the_files_looked_for(tmp_path: Path) -> None:
 
 
 # -- real data (skipped without ../shared) -------------------------------------------------------
-@pytest.mark.skipif(not BEAUTY.is_dir(), reason="needs /work/shared/data/amazon_beauty")
+@pytest.mark.skipif(not BEAUTY.is_dir(), reason="needs ../shared/data/amazon_beauty")
 def test_amazon_beauty_counts_and_matrix_alignment() -> None:
     ds = load_dataset(BEAUTY)  # text encoded by the fake: counts do not depend on it
     assert (ds.n_users, ds.n_items, ds.n_interactions) == (22_363, 12_101, 198_502)
