@@ -18,20 +18,16 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from models.base import RecModel, TrainGraphs
 from models.config import ModelConfig
 from models.knn import Edges, combine, sym_normalize_edges
 from models.modal_graphs import (
-    EpochGraphCache,
-    ModalKnnGraphs,
-    check_features,
+    KnnGraphRecModel,
     lightgcn_mean,
     propagate_items,
-    require_modalities,
 )
 
 
-class Lattice(RecModel):
+class Lattice(KnnGraphRecModel):
     """LATTICE over any number of modalities; the learned item graph is rebuilt every epoch."""
 
     name = "lattice"
@@ -39,33 +35,13 @@ class Lattice(RecModel):
     def __init__(
         self, cfg: ModelConfig, n_users: int, n_items: int, modal_dims: dict[str, int]
     ) -> None:
-        super().__init__(cfg, n_users, n_items, modal_dims)
-        require_modalities(self.name, modal_dims)
-        lc = cfg.lattice
-        self.user_table = nn.Embedding(n_users, cfg.dim)
-        self.item_table = nn.Embedding(n_items, cfg.dim)
-        nn.init.xavier_uniform_(self.user_table.weight)
-        nn.init.xavier_uniform_(self.item_table.weight)
-        self.item_graphs = ModalKnnGraphs(
-            modal_dims, n_items, lc.knn_k, lc.feat_embed_dim, lc.knn_chunk
-        )
+        super().__init__(cfg, n_users, n_items, modal_dims, cfg.lattice)
         # w of alpha = softmax(w); the original starts from 0.5 per modality.
         self.modal_logits = nn.Parameter(torch.full((len(modal_dims),), 0.5))
-        self._cache = EpochGraphCache()
-        self.register_load_state_dict_post_hook(  # type: ignore[no-untyped-call]
-            lambda module, keys: self._cache.invalidate(False)
-        )
-
-    def prepare(self, graphs: TrainGraphs) -> None:
-        features = check_features(graphs, self.modal_dims)  # raises before any state changes
-        super().prepare(graphs)
-        self.item_graphs.prepare(features)
-        self._cache.invalidate()
 
     def begin_epoch(self, epoch: int) -> dict[str, float]:
         """Re-select the learned graph's neighbours; the epoch's first batch learns its weights."""
-        self.item_graphs.refresh()
-        self._cache.invalidate()
+        super().begin_epoch(epoch)
         alpha = torch.softmax(self.modal_logits.detach(), 0)
         return {f"alpha_{m}": float(a) for m, a in zip(self.item_graphs.names, alpha, strict=True)}
 

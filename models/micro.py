@@ -22,20 +22,17 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from models.base import Batch, RecModel, TrainGraphs, bpr_terms
+from models.base import Batch, bpr_terms
 from models.config import ModelConfig
 from models.knn import Edges, combine
 from models.modal_graphs import (
-    EpochGraphCache,
-    ModalKnnGraphs,
-    check_features,
+    KnnGraphRecModel,
     lightgcn_mean,
     propagate_items,
-    require_modalities,
 )
 
 
-class Micro(RecModel):
+class Micro(KnnGraphRecModel):
     """MICRO over any number of modalities, with a sampled contrastive fusion loss."""
 
     name = "micro"
@@ -43,35 +40,10 @@ class Micro(RecModel):
     def __init__(
         self, cfg: ModelConfig, n_users: int, n_items: int, modal_dims: dict[str, int]
     ) -> None:
-        super().__init__(cfg, n_users, n_items, modal_dims)
-        require_modalities(self.name, modal_dims)
-        mc = cfg.micro
-        self.user_table = nn.Embedding(n_users, cfg.dim)
-        self.item_table = nn.Embedding(n_items, cfg.dim)
-        nn.init.xavier_uniform_(self.user_table.weight)
-        nn.init.xavier_uniform_(self.item_table.weight)
-        self.item_graphs = ModalKnnGraphs(
-            modal_dims, n_items, mc.knn_k, mc.feat_embed_dim, mc.knn_chunk
-        )
+        super().__init__(cfg, n_users, n_items, modal_dims, cfg.micro)
         self.query = nn.Sequential(
             nn.Linear(cfg.dim, cfg.dim), nn.Tanh(), nn.Linear(cfg.dim, 1, bias=False)
         )
-        self._cache = EpochGraphCache()
-        self.register_load_state_dict_post_hook(  # type: ignore[no-untyped-call]
-            lambda module, keys: self._cache.invalidate(False)
-        )
-
-    def prepare(self, graphs: TrainGraphs) -> None:
-        features = check_features(graphs, self.modal_dims)  # raises before any state changes
-        super().prepare(graphs)
-        self.item_graphs.prepare(features)
-        self._cache.invalidate()
-
-    def begin_epoch(self, epoch: int) -> dict[str, float]:
-        """Re-select the learned graphs' neighbours; the first batch then learns their weights."""
-        self.item_graphs.refresh()
-        self._cache.invalidate()
-        return {}
 
     def modal_graphs(self) -> list[Edges]:
         """A^m per modality, in sorted modality order: triplets [I, I] each."""

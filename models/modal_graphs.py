@@ -1,4 +1,5 @@
-"""What LATTICE and MICRO share: feature checks, the LightGCN backbone, learned kNN graphs."""
+"""What LATTICE and MICRO share: feature checks, the LightGCN backbone, learned kNN graphs,
+and the base class holding them (`KnnGraphRecModel`)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,8 @@ from collections.abc import Callable
 import torch
 from torch import Tensor, nn
 
-from models.base import TrainGraphs
+from models.base import RecModel, TrainGraphs
+from models.config import LatticeConfig, MicroConfig, ModelConfig
 from models.graph import spmm
 from models.knn import Edges, cosine_topk, edge_spmm, knn_edges
 
@@ -131,3 +133,43 @@ class EpochGraphCache:
             with torch.no_grad():
                 self._cached = [g.to_sparse() for g in build()]
         return self._cached
+
+
+class KnnGraphRecModel(RecModel):
+    """LATTICE's and MICRO's common part: id tables, per-modality kNN item graphs over the frozen
+    features (`item_graphs`: frozen and learned), and the cache that keeps the learned graph for
+    the rest of an epoch once its first batch has built it."""
+
+    def __init__(
+        self,
+        cfg: ModelConfig,
+        n_users: int,
+        n_items: int,
+        modal_dims: dict[str, int],
+        graph_cfg: LatticeConfig | MicroConfig,
+    ) -> None:
+        super().__init__(cfg, n_users, n_items, modal_dims)
+        require_modalities(self.name, modal_dims)
+        self.user_table = nn.Embedding(n_users, cfg.dim)
+        self.item_table = nn.Embedding(n_items, cfg.dim)
+        nn.init.xavier_uniform_(self.user_table.weight)
+        nn.init.xavier_uniform_(self.item_table.weight)
+        self.item_graphs = ModalKnnGraphs(
+            modal_dims, n_items, graph_cfg.knn_k, graph_cfg.feat_embed_dim, graph_cfg.knn_chunk
+        )
+        self._cache = EpochGraphCache()
+        self.register_load_state_dict_post_hook(  # type: ignore[no-untyped-call]
+            lambda module, keys: self._cache.invalidate(False)
+        )
+
+    def prepare(self, graphs: TrainGraphs) -> None:
+        features = check_features(graphs, self.modal_dims)  # raises before any state changes
+        super().prepare(graphs)
+        self.item_graphs.prepare(features)
+        self._cache.invalidate()
+
+    def begin_epoch(self, epoch: int) -> dict[str, float]:
+        """Re-select the learned graphs' neighbours; the epoch's first batch learns weights."""
+        self.item_graphs.refresh()
+        self._cache.invalidate()
+        return {}
