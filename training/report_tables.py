@@ -34,9 +34,16 @@ def sci(x: float) -> str:
     return f"{mantissa.rstrip('0').rstrip('.')}e{int(exponent)}"
 
 
+DATASET_LABELS = {"tiktok": "TikTok", "amazon_scientific_mm": "Amazon Scientific (text+image)"}
+
+
 def dataset_label(name: str) -> str:
-    """'amazon_beauty' -> 'Amazon Beauty'."""
-    return " ".join(w if w[:1].isupper() else w.capitalize() for w in re.split(r"[_\-\s]+", name))
+    """'amazon_beauty' -> 'Amazon Beauty'; an ablation 'tiktok[audio]' -> 'TikTok [audio]'."""
+    base, bracket, rest = name.partition("[")
+    label = DATASET_LABELS.get(base) or " ".join(
+        w if w[:1].isupper() else w.capitalize() for w in re.split(r"[_\-\s]+", base)
+    )
+    return f"{label} [{rest}" if bracket else label
 
 
 def slug(name: str) -> str:
@@ -84,6 +91,18 @@ def _num(config: dict[str, Any], formatter: Callable[[float], str], *keys: str) 
         return formatter(float(raw))
     except ValueError:
         return raw
+
+
+def _who(runs: list[RunResult], having: list[RunResult]) -> str:
+    """The runs sharing one value, named by dataset when they are all of its runs in `having`."""
+    names = []
+    for dataset in dict.fromkeys(r.dataset for r in runs):
+        mine = [r for r in runs if r.dataset == dataset]
+        if len(mine) == sum(r.dataset == dataset for r in having):
+            names.append(dataset_label(dataset))
+        else:
+            names += [f"{r.label} · {dataset_label(dataset)}" for r in mine]
+    return ", ".join(names)
 
 
 def _mlp(r: RunResult) -> str:
@@ -134,13 +153,17 @@ class RunGrid:
         """One row per hyperparameter; differing values are listed with the runs that use them."""
         out = ["| Parameter | Value |", "|-----------|-------|"]
         for name, fn in CONFIG_ROWS:
-            groups: dict[str, list[str]] = {}
+            groups: dict[str, list[RunResult]] = {}
             for r in self.runs:
-                groups.setdefault(fn(r), []).append(f"{r.label} · {dataset_label(r.dataset)}")
-            if len(groups) == 1:
-                value = next(iter(groups))
+                value = fn(r)
+                # An ensemble has its members' settings: it does not split a row.
+                if value != DASH and "members" not in r.metrics:
+                    groups.setdefault(value, []).append(r)
+            if len(groups) <= 1:
+                value = next(iter(groups), DASH)
             else:
-                value = "; ".join(f"{v} ({', '.join(who)})" for v, who in groups.items())
+                having = [r for rs in groups.values() for r in rs]
+                value = "; ".join(f"{v} ({_who(rs, having)})" for v, rs in groups.items())
             out.append(f"| {name} | {value} |")
         return out
 

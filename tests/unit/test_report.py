@@ -140,3 +140,11 @@ def test_formatting() -> None:
     assert sci(0.00025) == "2.5e-4"
     assert sci(0.1) == "0.1"
     assert dataset_label("amazon_beauty") == "Amazon Beauty"
+
+
+def test_dataset_labels_name_ablations() -> None:
+    from training.report_tables import dataset_label
+
+    assert dataset_label("amazon_beauty") == "Amazon Beauty"
+    assert dataset_label("tiktok") == "TikTok"
+    assert dataset_label("tiktok[audio]") == "TikTok [audio]"
