@@ -72,7 +72,7 @@ def plot_cold_vs_warm(by_dataset: Mapping[str, TrackTable], path: Path) -> Path:
             values = [100 * by_model[m].get(track, {}).get("recall@20", 0.0) for m in models]
             xs = [i + (j - (len(bars) - 1) / 2) * width for i in range(len(models))]
             ax.bar(xs, values, width, label=label)
-        ax.set_xticks(range(len(models)), models)
+        ax.set_xticks(range(len(models)), models, rotation=20, ha="right")
         ax.set_title(dataset, fontsize=10)
         ax.set_ylabel("Recall@20 (%)")
         ax.grid(axis="y", alpha=0.3)

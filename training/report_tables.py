@@ -14,7 +14,13 @@ if TYPE_CHECKING:
     from training.report import RunResult
 
 KS = (10, 20, 50)
-MODEL_LABELS = {"lightgcn": "LightGCN", "lattice": "LATTICE", "micro": "MICRO", "diffmm": "DiffMM"}
+MODEL_LABELS = {
+    "lightgcn": "LightGCN",
+    "lattice": "LATTICE",
+    "micro": "MICRO",
+    "diffmm": "DiffMM",
+    "ensemble(lattice+micro)": "LATTICE+MICRO",
+}
 DASH = "–"
 
 
