@@ -8,6 +8,7 @@ import json
 import numpy as np
 import pytest
 import torch
+from tiny_config import tiny_config
 
 from models.base import TrainGraphs
 from models.config import DiffMMConfig, ModelConfig, ProjectorConfig
@@ -25,19 +26,9 @@ MODAL_DIMS = {"image": 12, "text": 8}
 
 
 def small_config(epochs: int = 15) -> RunConfig:
-    cfg = RunConfig()
-    cfg.model.dim = 32
-    cfg.model.n_layers = 2
-    cfg.model.projector.hidden = 64
-    cfg.model.projector.dropout = 0.1
-    cfg.model.diffmm.denoiser_hidden = 64
-    cfg.model.diffmm.denoise_batch = 128
-    cfg.train.epochs = epochs
-    cfg.train.batch_size = 256
-    cfg.train.lr = 5e-3
-    cfg.train.projector_epochs = 40
-    cfg.train.projector_batch_size = 64
-    return cfg
+    return tiny_config(
+        model__diffmm__denoiser_hidden=64, model__diffmm__denoise_batch=128, train__epochs=epochs
+    )
 
 
 @pytest.fixture(autouse=True)

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from tiny_config import tiny_config
 
 from training.cli import main
 from training.config import RunConfig
@@ -23,19 +24,14 @@ DATA = "synthetic:n_users=160,n_items=120,seed=2"
 
 
 def small_config() -> RunConfig:
-    cfg = RunConfig()
-    cfg.model.dim = 16
-    cfg.model.n_layers = 2
-    cfg.model.projector.hidden = 32
-    cfg.model.projector.dropout = 0.1
-    cfg.model.lattice.knn_k = 5
-    cfg.model.lattice.feat_embed_dim = 8
-    cfg.train.epochs = 6
-    cfg.train.batch_size = 256
-    cfg.train.lr = 5e-3
-    cfg.train.projector_epochs = 10
-    cfg.train.projector_batch_size = 64
-    return cfg
+    return tiny_config(
+        model__dim=16,
+        model__projector__hidden=32,
+        model__lattice__knn_k=5,
+        model__lattice__feat_embed_dim=8,
+        train__epochs=6,
+        train__projector_epochs=10,
+    )
 
 
 @pytest.fixture(scope="module")

@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from tiny_config import tiny_config
 
 from models.registry import MODELS
 from training.config import RunConfig
@@ -25,23 +26,20 @@ NAMES = sorted(MODELS)
 
 
 def small_config(epochs: int) -> RunConfig:
-    cfg = RunConfig()
-    cfg.model.dim = 16
-    cfg.model.n_layers = 2
-    cfg.model.projector.hidden = 32
-    cfg.model.projector.dropout = 0.1
-    for section in (cfg.model.lattice, cfg.model.micro):
-        section.knn_k = 5
-        section.feat_embed_dim = 8
-    cfg.model.micro.cl_max_items = 64
-    cfg.model.diffmm.denoiser_hidden = 32
-    cfg.model.diffmm.denoise_batch = 128
-    cfg.train.epochs = epochs
-    cfg.train.batch_size = 256
-    cfg.train.lr = 1e-2
-    cfg.train.projector_epochs = 30
-    cfg.train.projector_batch_size = 64
-    return cfg
+    return tiny_config(
+        model__dim=16,
+        model__projector__hidden=32,
+        model__lattice__knn_k=5,
+        model__lattice__feat_embed_dim=8,
+        model__micro__knn_k=5,
+        model__micro__feat_embed_dim=8,
+        model__micro__cl_max_items=64,
+        model__diffmm__denoiser_hidden=32,
+        model__diffmm__denoise_batch=128,
+        train__epochs=epochs,
+        train__lr=1e-2,
+        train__projector_epochs=30,
+    )
 
 
 @pytest.fixture(autouse=True)

@@ -5,6 +5,7 @@ import json
 import numpy as np
 import pytest
 import torch
+from tiny_config import tiny_config
 
 from models.projection import ModalProjector
 from training.config import RunConfig
@@ -15,18 +16,7 @@ from training.trainer import train
 
 
 def small_config(epochs: int = 15) -> RunConfig:
-    cfg = RunConfig()
-    cfg.model.dim = 32
-    cfg.model.n_layers = 2
-    cfg.model.projector.hidden = 64
-    cfg.model.projector.dropout = 0.1
-    cfg.train.epochs = epochs
-    cfg.train.batch_size = 256
-    cfg.train.lr = 5e-3
-    cfg.train.projector_epochs = 40
-    cfg.train.projector_batch_size = 64
-    cfg.train.seed = 0
-    return cfg
+    return tiny_config(train__epochs=epochs)
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,26 @@
+"""Small run configurations for the tests that really train: seconds on one thread."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from training.config import RunConfig, apply_overrides
+
+TINY: dict[str, Any] = {
+    "model.dim": 32,
+    "model.n_layers": 2,
+    "model.projector.hidden": 64,
+    "model.projector.dropout": 0.1,
+    "train.epochs": 15,
+    "train.batch_size": 256,
+    "train.lr": 5e-3,
+    "train.projector_epochs": 40,
+    "train.projector_batch_size": 64,
+}
+
+
+def tiny_config(**overrides: Any) -> RunConfig:
+    """`TINY` with `overrides`, written with `__` for dots: tiny_config(model__dim=16)."""
+    cfg = RunConfig()
+    apply_overrides(cfg, {**TINY, **{k.replace("__", "."): v for k, v in overrides.items()}})
+    return cfg
