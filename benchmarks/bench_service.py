@@ -27,6 +27,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import faiss
@@ -102,15 +103,22 @@ def raw_floor(bundle: Path, repeats: int = 30) -> dict[str, float]:
         ("faiss_1q", lambda: faiss.knn(q1, items, K, metric=faiss.METRIC_INNER_PRODUCT)),
         ("torch_32q", lambda: torch.topk(q32 @ x.T, K, dim=1)),
     ):
-        fn()
-        times = []
-        for _ in range(repeats):
-            t = time.perf_counter()
-            fn()
-            times.append(time.perf_counter() - t)
-        out[f"{name}_median_ms"] = float(np.median(times) * 1e3)
-        out[f"{name}_min_ms"] = float(np.min(times) * 1e3)
+        out.update(_timed(name, fn, repeats))
     return out
+
+
+def _timed(name: str, fn: Callable[[], object], repeats: int) -> dict[str, float]:
+    """Median and best of `repeats` calls of `fn` after one warm-up call, in ms."""
+    fn()
+    times = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
+    return {
+        f"{name}_median_ms": float(np.median(times) * 1e3),
+        f"{name}_min_ms": float(np.min(times) * 1e3),
+    }
 
 
 def in_process(
@@ -137,14 +145,7 @@ def in_process(
             ("engine_recommend", lambda: engine.recommend(f"u{next(n) % 2000}", K, "all")),
             ("catalogue_search", lambda: engine.catalogue.search([query])),
         ):
-            fn()
-            times = []
-            for _ in range(repeats):
-                t = time.perf_counter()
-                fn()
-                times.append(time.perf_counter() - t)
-            out[f"{name}_median_ms"] = float(np.median(times) * 1e3)
-            out[f"{name}_min_ms"] = float(np.min(times) * 1e3)
+            out.update(_timed(name, fn, repeats))
     finally:
         runtime.stop()
     return out

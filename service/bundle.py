@@ -12,14 +12,11 @@ import numpy as np
 import torch
 from safetensors.torch import load_file
 
+from models.bundle_format import FORMAT_VERSION, PROJECTOR_FILE, REQUIRED_FILES, sha256_file
 from models.config import ProjectorConfig
 from models.idmap import IdMap
 from models.projection import ModalProjector
 from service.errors import BundleError
-
-FORMAT_VERSION = 1
-REQUIRED_FILES = ("users.npy", "items.npy", "user_ids.json", "item_ids.json", "seen.npz")
-PROJECTOR_FILE = "projector.safetensors"
 
 
 @dataclass(frozen=True)
@@ -150,14 +147,6 @@ def verify_files(root: Path, manifest: Manifest) -> None:
         actual = sha256_file(path)
         if actual != expected.lower():
             raise BundleError(f"bundle file {name} was altered: sha256 {actual} != {expected}")
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _load_matrix(path: Path, shape: tuple[int, int]) -> np.ndarray:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import subprocess
 from datetime import UTC, datetime
@@ -15,11 +14,21 @@ import numpy as np
 import scipy.sparse as sp
 from safetensors.torch import save_file
 
+from models.bundle_format import (
+    FORMAT_VERSION,
+    INDEX_FILE,
+    ITEM_IDS_FILE,
+    ITEMS_FILE,
+    MANIFEST_FILE,
+    PROJECTOR_FILE,
+    SEEN_FILE,
+    USER_IDS_FILE,
+    USERS_FILE,
+    sha256_file,
+)
 from training.config import RunConfig, to_dict
 from training.datasets import Dataset
 from training.trainer import TrainResult
-
-FORMAT_VERSION = 1
 
 
 def write_run(
@@ -42,10 +51,10 @@ def export_bundle(bundle_dir: Path, dataset: Dataset, result: TrainResult, cfg: 
     view = result.view
     users = np.ascontiguousarray(result.user_emb, dtype=np.float32)
     items = np.ascontiguousarray(result.item_emb[view.warm_items], dtype=np.float32)
-    np.save(bundle_dir / "users.npy", users)
-    np.save(bundle_dir / "items.npy", items)
-    _write_json(bundle_dir / "user_ids.json", dataset.user_ids.ids)
-    _write_json(bundle_dir / "item_ids.json", dataset.item_ids.externals(view.warm_items))
+    np.save(bundle_dir / USERS_FILE, users)
+    np.save(bundle_dir / ITEMS_FILE, items)
+    _write_json(bundle_dir / USER_IDS_FILE, dataset.user_ids.ids)
+    _write_json(bundle_dir / ITEM_IDS_FILE, dataset.item_ids.externals(view.warm_items))
 
     seen = sp.csr_matrix(
         (np.ones(len(view.train_users), dtype=np.float32), (view.train_users, view.train_rows)),
@@ -54,19 +63,21 @@ def export_bundle(bundle_dir: Path, dataset: Dataset, result: TrainResult, cfg: 
     seen.sum_duplicates()
     seen.sort_indices()
     np.savez_compressed(
-        bundle_dir / "seen.npz",
+        bundle_dir / SEEN_FILE,
         indptr=seen.indptr.astype(np.int64),
         indices=seen.indices.astype(np.int64),
     )
     if result.model.projector is not None:
         state = {k: v.detach().contiguous() for k, v in result.model.projector.state_dict().items()}
-        save_file(state, str(bundle_dir / "projector.safetensors"))
+        save_file(state, str(bundle_dir / PROJECTOR_FILE))
 
     index = faiss.IndexFlatIP(items.shape[1])
     index.add(items)
-    faiss.write_index(index, str(bundle_dir / "index.faiss"))
+    faiss.write_index(index, str(bundle_dir / INDEX_FILE))
 
-    files = {p.name: _sha256(p) for p in sorted(bundle_dir.iterdir()) if p.name != "manifest.json"}
+    files = {
+        p.name: sha256_file(p) for p in sorted(bundle_dir.iterdir()) if p.name != MANIFEST_FILE
+    }
     manifest = {
         "format_version": FORMAT_VERSION,
         "model": result.metrics["model"],
@@ -82,7 +93,7 @@ def export_bundle(bundle_dir: Path, dataset: Dataset, result: TrainResult, cfg: 
         "code_version": code_version(),
         "files": files,
     }
-    _write_json(bundle_dir / "manifest.json", manifest)
+    _write_json(bundle_dir / MANIFEST_FILE, manifest)
     return bundle_dir
 
 
@@ -104,14 +115,6 @@ def code_version() -> str:
     except (OSError, subprocess.SubprocessError):
         return base
     return f"{base}+g{commit}" if commit else base
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _write_json(path: Path, payload: Any) -> None:
