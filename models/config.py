@@ -57,6 +57,10 @@ class DiffMMConfig:
     denoise_batch: int = 1024  # users per denoiser batch (a dense [batch, n_items] slice)
     denoise_users_per_epoch: int = 0  # users the denoisers train on per epoch; 0 = all (paper)
     rebuild_every: int = 1  # regenerate the modal graphs every this many epochs (paper: 1)
+    # Users whose generated edges each rebuild renews, in turn (a rolling window over the users);
+    # 0 = every user (paper). Denoising costs users x items x hidden per step, ~240 TFLOP per
+    # modality for Amazon Electronics, so large catalogues renew a slice per rebuild.
+    regenerate_users_per_epoch: int = 0
     rebuild_k: int = 1
     keep_rate: float = 0.5
     modal_graph_weight: float = 0.2  # ris_adj_lambda

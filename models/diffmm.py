@@ -26,7 +26,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from itertools import combinations
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -76,6 +75,7 @@ class DiffMM(RecModel):
                 f"generated_{m}", torch.full((n_users, self.rebuild_k), -1, dtype=torch.int64)
             )
         self.register_buffer("drop_seed", torch.zeros((), dtype=torch.int64))
+        self.register_buffer("regen_cursor", torch.zeros((), dtype=torch.int64))
         self.schedule = DiffusionSchedule(dc)
         self._optimizers: dict[str, torch.optim.Optimizer] = {}
         self._features: dict[str, Tensor] = {}
@@ -162,18 +162,28 @@ class DiffMM(RecModel):
 
     @torch.no_grad()
     def regenerate(self) -> None:
-        """Denoise every user's row and keep its top `rebuild_k` items per modality (batched)."""
+        """Denoise users' rows and keep each one's top `rebuild_k` items per modality (batched):
+        every user, or the next `regenerate_users_per_epoch` of them in turn."""
         rows = self._user_rows()
-        batch = self.cfg.diffmm.denoise_batch
+        dc = self.cfg.diffmm
         device = self.item_table.weight.device
-        for start in range(0, self.n_users, batch):
-            users = torch.arange(start, min(start + batch, self.n_users), device=device)
+        for users in self._users_to_regenerate(device).split(dc.denoise_batch):
             x0 = rows.dense(users)  # [B, I]
             for m in self.names:
                 denoised = self.schedule.denoise(self._denoiser(m), x0)  # [B, I]
                 self._generated(m)[users] = denoised.topk(self.rebuild_k, dim=1).indices
         self._drop_seed().fill_(int(torch.randint(0, 2**62, ())))
         self._forget_graphs()
+
+    def _users_to_regenerate(self, device: torch.device) -> Tensor:
+        """All users, or the window [cursor, cursor + n) mod n_users, advancing the cursor."""
+        n = self.cfg.diffmm.regenerate_users_per_epoch
+        if n <= 0 or n >= self.n_users:
+            return torch.arange(self.n_users, device=device)
+        cursor: Tensor = self.get_buffer("regen_cursor")
+        start = int(cursor)
+        cursor.fill_((start + n) % self.n_users)
+        return (start + torch.arange(n, device=device)) % self.n_users
 
     def _denoiser(self, m: str) -> Denoiser:
         module = self.denoisers[m]
@@ -198,19 +208,18 @@ class DiffMM(RecModel):
         return self._modal_graphs
 
     def _build_modal_graph(self, j: int, m: str) -> Tensor:
-        n = self.n_users + self.n_items
-        device = self._adjacency().device
-        gen = self._generated(m)
-        if bool((gen < 0).any()):
-            eye = torch.arange(n, device=device)
-            ones = torch.ones(n, device=device)
-            return torch.sparse_coo_tensor(
-                torch.stack([eye, eye]), ones, (n, n), is_coalesced=True, check_invariants=False
-            )
-        users = np.repeat(np.arange(self.n_users), self.rebuild_k)
-        items = gen.reshape(-1).cpu().numpy()
-        graph = bipartite_adjacency(users, items, self.n_users, self.n_items, self_loops=True)
-        return edge_dropout(graph, self.cfg.diffmm.keep_rate, int(self._drop_seed()) + j).to(device)
+        """Users not generated yet (-1) have their self-loop only; before any rebuild, G_m = I."""
+        gen = self._generated(m).cpu()
+        users = torch.arange(self.n_users).repeat_interleave(self.rebuild_k)
+        items = gen.reshape(-1)
+        known = items >= 0
+        graph = bipartite_adjacency(
+            users[known].numpy(), items[known].numpy(), self.n_users, self.n_items, self_loops=True
+        )
+        if not bool(known.any()):
+            return graph.to(self._adjacency().device)
+        seed = int(self._drop_seed()) + j
+        return edge_dropout(graph, self.cfg.diffmm.keep_rate, seed).to(self._adjacency().device)
 
     def _adjacency(self) -> Tensor:
         _ = self.graphs  # raises ModelNotReady before prepare

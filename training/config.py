@@ -26,6 +26,9 @@ class TrainConfig:
     cold_fraction: float = 0.2
     eval_every: int = 1
     patience: int = 10  # evaluations without a better validation Recall@20 before stopping
+    # Stop before an epoch that would end past this many seconds of backbone training (judged by
+    # the median epoch so far); 0 = no budget. The best validation epoch is kept either way.
+    time_budget_s: float = 0.0
     projector_epochs: int = 100
     projector_lr: float = 1e-3
     projector_batch_size: int = 1024

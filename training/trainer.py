@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import resource
 import logging
 import statistics
 import time
@@ -95,7 +96,8 @@ def train(
     )
     model.prepare(graphs)
     started = time.perf_counter()
-    history, best_epoch, epoch_seconds = _fit_backbone(model, dataset, split, view, cfg, progress)
+    fit = _fit_backbone(model, dataset, split, view, cfg, progress)
+    history, best_epoch, epoch_seconds = fit.history, fit.best_epoch, fit.epoch_seconds
     train_seconds = time.perf_counter() - started
 
     user_t, warm_t = model.embeddings()
@@ -110,9 +112,12 @@ def train(
         "random": {"test": random_tracks(dataset, split, phase="test", seed=tc.seed)},
         "best_epoch": best_epoch,
         "epochs_run": len(history),
+        "stopped_by": fit.stopped_by,
         "train_seconds": round(train_seconds, 2),
         "epoch_seconds_median": round(statistics.median(epoch_seconds), 3),
         "total_seconds": round(time.perf_counter() - run_started, 2),
+        "peak_rss_mib": peak_rss_mib(),
+        "threads": torch.get_num_threads(),
         "projector": projector.summary(),
         "history": history,
     }
@@ -140,7 +145,7 @@ def _fit_backbone(
     view: WarmView,
     cfg: RunConfig,
     progress: bool,
-) -> tuple[list[dict[str, float]], int, list[float]]:
+) -> _Fit:
     tc = cfg.train
     sampler = BprSampler(
         view.train_users, view.train_rows, len(view.warm_items), tc.batch_size, tc.seed
@@ -150,6 +155,8 @@ def _fit_backbone(
     best_score, best_epoch, best_state, stale = -1.0, 0, copy.deepcopy(model.state_dict()), 0
     history: list[dict[str, float]] = []
     epoch_seconds: list[float] = []
+    stopped_by = "epochs"
+    fit_started = time.perf_counter()
     bar = tqdm(range(1, tc.epochs + 1), desc=f"train {model.name}", disable=not progress)
     for epoch in bar:
         tick = time.perf_counter()
@@ -181,9 +188,29 @@ def _fit_backbone(
         bar.set_postfix(loss=f"{row['loss']:.4f}", val_r20=f"{best_score:.4f}", best=best_epoch)
         if stale >= tc.patience:
             log.info("early stop at epoch %d (best %d)", epoch, best_epoch)
+            stopped_by = "patience"
+            break
+        spent = time.perf_counter() - fit_started
+        if epoch < tc.epochs and 0 < tc.time_budget_s < spent + statistics.median(epoch_seconds):
+            log.info("time budget %.0f s reached at epoch %d (best %d)", tc.time_budget_s, epoch,
+                     best_epoch)
+            stopped_by = "time_budget"
             break
     model.load_state_dict(best_state)
-    return history, best_epoch, epoch_seconds
+    return _Fit(history, best_epoch, epoch_seconds, stopped_by)
+
+
+@dataclass
+class _Fit:
+    history: list[dict[str, float]]
+    best_epoch: int
+    epoch_seconds: list[float]
+    stopped_by: str  # "epochs", "patience" or "time_budget"
+
+
+def peak_rss_mib() -> float:
+    """This process's peak resident memory so far, MiB (Linux reports KiB)."""
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
 
 
 class _WarmValidator:

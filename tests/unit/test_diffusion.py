@@ -64,6 +64,26 @@ def test_regenerate_keeps_each_users_top_items() -> None:
     assert graph.shape == (N_USERS + N_ITEMS, N_USERS + N_ITEMS)
 
 
+def test_rolling_regeneration_renews_a_window_of_users_in_turn() -> None:
+    torch.manual_seed(0)
+    cfg = tiny_config()
+    cfg.diffmm.regenerate_users_per_epoch = 16  # 40 users: windows 0-15, 16-31, 32-7
+    cfg.diffmm.keep_rate = 1.0
+    model = DiffMM(cfg, N_USERS, N_ITEMS, MODAL_DIMS)
+    model.prepare(tiny_graphs())
+    name = f"generated_{model.names[0]}"
+    model.regenerate()
+    generated = getattr(model, name)
+    assert bool((generated[:16] >= 0).all()) and bool((generated[16:] < 0).all())
+    # every self-loop, and both directions of the window's 16 generated edges
+    assert model.modal_graphs()[0]._nnz() == N_USERS + N_ITEMS + 2 * 16
+    model.regenerate()
+    assert bool((getattr(model, name)[:32] >= 0).all()) and bool((generated[32:] < 0).all())
+    model.regenerate()
+    assert bool((getattr(model, name) >= 0).all())
+    assert int(model.get_buffer("regen_cursor")) == 8
+
+
 def test_edge_dropout_is_seeded_and_rescaled() -> None:
     users = np.arange(50) % 10
     items = np.arange(50) % 7

@@ -118,3 +118,13 @@ def test_shipped_split_trains_without_cold_items() -> None:
     cfg.train.split = "nonsense"
     with pytest.raises(ValueError, match="unknown split"):
         train(ds, "lightgcn", cfg, progress=False)
+
+
+def test_time_budget_stops_training_and_says_so(dataset) -> None:
+    cfg = small_config(epochs=50)
+    cfg.train.patience = 50
+    cfg.train.time_budget_s = 1e-6  # every epoch overshoots: one epoch, then stop
+    run = train(dataset, "lightgcn", cfg, progress=False)
+    assert run.metrics["epochs_run"] == 1
+    assert run.metrics["stopped_by"] == "time_budget"
+    assert run.metrics["peak_rss_mib"] > 50
