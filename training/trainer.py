@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import copy
-import resource
 import logging
+import resource
 import statistics
 import time
 from dataclasses import dataclass, field
@@ -192,8 +192,12 @@ def _fit_backbone(
             break
         spent = time.perf_counter() - fit_started
         if epoch < tc.epochs and 0 < tc.time_budget_s < spent + statistics.median(epoch_seconds):
-            log.info("time budget %.0f s reached at epoch %d (best %d)", tc.time_budget_s, epoch,
-                     best_epoch)
+            log.info(
+                "time budget %.0f s reached at epoch %d (best %d)",
+                tc.time_budget_s,
+                epoch,
+                best_epoch,
+            )
             stopped_by = "time_budget"
             break
     model.load_state_dict(best_state)
