@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# Epoch time and peak memory of LATTICE, MICRO and DiffMM per dataset (issue 3 item 7), written to
+# docs/results/benchmarks/: one JSON and one Markdown table per dataset, plus README.md joining
+# them. Run from the repository root after `make install`; not part of the test suite.
+#
+#   benchmarks/bench_models.sh [electronics] [scientific] [tiktok] [beauty]   (default: all)
+#
+# Settings are those of docs/results/models/commands.sh (d 384, 3 layers, batch 4096, lr 2e-3;
+# DiffMM's denoisers on 4,096 sampled users where the results use that). Every epoch is measured
+# whole (--steps 0), in its own child process (peak RSS its own). THREADS (default 1) sets torch
+# threads; the committed figures ran with one thread while another single-threaded job used the
+# machine's second core.
+set -euo pipefail
+SHARED=${SHARED:-../shared/data}
+OUT=docs/results/benchmarks
+THREADS=${THREADS:-1}
+COMMON=(--steps 0 --batch 4096 --lr 2e-3 --threads "$THREADS")
+mkdir -p "$OUT"
+
+bench() {  # NAME ARGS...: one table per dataset
+    local name=$1
+    shift
+    .venv/bin/python -m benchmarks.bench_models_scale "${COMMON[@]}" "$@" \
+        --json "$OUT/$name.json" | tee "$OUT/$name.md"
+}
+
+for step in "${@:-electronics scientific tiktok beauty}"; do
+    for part in $step; do
+        case $part in
+            # Amazon Electronics' size, generated. DiffMM's denoisers train on 4,096 users and
+            # renew 4,096 users' generated edges per epoch (all 192k: ~240 TFLOP per modality).
+            electronics) bench electronics --denoise-users 4096 --regenerate-users 4096 ;;
+            scientific) bench scientific --data "$SHARED/amazon_scientific_mm" ;;
+            tiktok) bench tiktok --data "$SHARED/tiktok" --denoise-users 4096 ;;
+            beauty) bench beauty --data "$SHARED/amazon_beauty" --denoise-users 4096 ;;
+            *) echo "unknown step $part (electronics scientific tiktok beauty)" >&2; exit 2 ;;
+        esac
+    done
+done
+
+{
+    echo "# Model benchmarks: seconds per epoch and peak memory"
+    echo
+    echo "Produced by \`benchmarks/bench_models.sh\` (settings and machine in its header) on"
+    echo "2 CPU cores (one torch thread per job), 24 GiB, no GPU."
+    for name in electronics scientific tiktok beauty; do
+        [ -f "$OUT/$name.md" ] || continue
+        echo
+        echo "## $name"
+        echo
+        cat "$OUT/$name.md"
+    done
+} > "$OUT/README.md"
