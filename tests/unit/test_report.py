@@ -95,10 +95,14 @@ def test_report_tables_winners_and_plots(tmp_path: Path) -> None:
 
 def test_missing_tracks_render_as_dashes(tmp_path: Path) -> None:
     a = fake_run(tmp_path / "runs", "lightgcn", scale=2.0, seconds=100.0, cold=False)
-    text = write_report([a], tmp_path / "out").read_text()
-    assert "| | R@20 | – | – | – |" in text
-    assert "| **Cold Recall (cold-only pool)** | – | no run has this track |" in text
-    assert "| **Warm Recall** | **LightGCN** |" in text
+    b = fake_run(tmp_path / "runs", "lattice", scale=3.0, seconds=50.0)
+    text = write_report([a, b], tmp_path / "out").read_text()
+    assert "| | R@20 | – | 6.00% | – | LATTICE |" in text  # LightGCN has no cold track
+    only_warm = write_report([a], tmp_path / "warm").read_text()
+    assert "| **Cold Recall (cold-only pool)** | – | no run has this track |" in only_warm
+    assert "| **Warm Recall** | **LightGCN** |" in only_warm
+    assert "No run here has cold items" in only_warm and "Cold-only pool" not in only_warm
+    assert not (tmp_path / "warm" / "cold_vs_warm.png").exists()
 
 
 def test_results_below_random_are_flagged(tmp_path: Path) -> None:
