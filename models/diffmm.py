@@ -14,7 +14,10 @@ Differences from the original code, on purpose:
   top-k on tensors (the original loops per user in Python with a .cpu() per element);
 - InfoNCE denominators run over the batch's distinct users / items unless `ssl_all_nodes`
   (the original: all nodes, O(B (U + I) d) per batch);
-- `cfg.n_layers` GCN layers (the original's gnn_layer is 1); raw features frozen.
+- `cfg.n_layers` GCN layers (the original's gnn_layer is 1); raw features frozen;
+- optional sampling for large catalogues (both off by default, i.e. the paper's schedule): the
+  denoisers may train on `denoise_users_per_epoch` users, the graphs may be rebuilt every
+  `rebuild_every` epochs, and each rebuild may renew `regenerate_users_per_epoch` users in turn.
 The generated graphs are stored as buffers (each user's generated items and the dropout seed), so
 a restored state_dict restores the graphs the weights were trained with.
 """
