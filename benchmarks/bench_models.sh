@@ -6,10 +6,13 @@
 #   benchmarks/bench_models.sh [electronics] [scientific] [tiktok] [beauty]   (default: all)
 #
 # Settings are those of docs/results/models/commands.sh (d 384, 3 layers, batch 4096, lr 2e-3;
-# DiffMM's denoisers on 4,096 sampled users where the results use that). Every epoch is measured
-# whole (--steps 0), in its own child process (peak RSS its own). THREADS (default 1) sets torch
-# threads; the committed figures ran with one thread while another single-threaded job used the
-# machine's second core.
+# DiffMM's denoisers on 4,096 sampled users where the results use that). Each model runs in its
+# own child process (peak RSS its own). On the real datasets every epoch is measured whole
+# (--steps 0). At Electronics' size an epoch is 413 steps of 1-3 s each on one thread, so the
+# table's epoch there is measured begin_epoch + 413 x the mean of 40 measured steps ("est."); the
+# peak RSS is measured (later steps allocate nothing new: graphs, tables and Adam state are all
+# there after the first step). THREADS (default 1) sets torch threads; the committed figures ran
+# with one thread while another single-threaded job used the machine's second core.
 set -euo pipefail
 SHARED=${SHARED:-../shared/data}
 OUT=docs/results/benchmarks
@@ -29,7 +32,7 @@ for step in "${@:-electronics scientific tiktok beauty}"; do
         case $part in
             # Amazon Electronics' size, generated. DiffMM's denoisers train on 4,096 users and
             # renew 4,096 users' generated edges per epoch (all 192k: ~240 TFLOP per modality).
-            electronics) bench electronics --denoise-users 4096 --regenerate-users 4096 ;;
+            electronics) bench electronics --steps 40 --denoise-users 4096 --regenerate-users 4096 ;;
             scientific) bench scientific --data "$SHARED/amazon_scientific_mm" ;;
             tiktok) bench tiktok --data "$SHARED/tiktok" --denoise-users 4096 ;;
             beauty) bench beauty --data "$SHARED/amazon_beauty" --denoise-users 4096 ;;
