@@ -38,6 +38,7 @@ def test_replay_a_tiny_run_against_a_real_service(
 ) -> None:
     run = tmp_path / "run"
     train = ["--model", "lightgcn", "--out", str(run), "--epochs", "2", "--set", "model.dim=16"]
+    train += ["--set", "train.projector_epochs=10"]
     _cli("train", "--data", DATA, *train, "--quiet")
     env = {"COLDREC_REDIS_URL": redis_url, "COLDREC_NAMESPACE": "replay"}
     svc = start_service(services, run, env, tmp_path / "serve.log")

@@ -32,6 +32,8 @@ def _train(run: Path) -> None:
         "3",
         "--set",
         "model.dim=32",
+        "--set",
+        "train.projector_epochs=20",
         "--quiet",
     ]
     done = subprocess.run(
