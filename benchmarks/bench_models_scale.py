@@ -249,7 +249,9 @@ def main(argv: list[str] | None = None) -> None:
             )
             continue
         results.append(json.loads(done.stdout.strip().splitlines()[-1]))
-    header = {k: v for k, v in vars(args).items() if k not in {"child", "json"}}
+    generated_only = {"users", "items", "interactions", "modal"}  # unused with --data
+    skip = {"child", "json"} | (generated_only if args.data else set())
+    header = {k: v for k, v in vars(args).items() if k not in skip}
     print(f"# bench_models_scale {json.dumps(header)} torch {torch.__version__}")
     if results:
         r0 = results[0]
