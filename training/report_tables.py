@@ -174,17 +174,23 @@ class RunGrid:
         return out
 
     def runs_table(self) -> list[str]:
-        """Epochs and wall-clock time of every run."""
+        """Epochs, wall-clock time (backbone training, and the whole run with the projector and
+        evaluation) and peak memory of every run."""
         out = [
-            "| Model | Dataset | Epochs Run | Best Epoch | Train Time | Median Epoch |",
-            "|-------|---------|------------|------------|------------|--------------|",
+            "| Model | Dataset | Epochs Run | Best Epoch | Stopped By | Train Time | Median Epoch "
+            "| Run Time | Peak RSS |",
+            "|-------|---------|------------|------------|------------|------------|--------------"
+            "|----------|----------|",
         ]
         for r in self.runs:
             m = r.metrics
+            rss = m.get("peak_rss_mib")
             out.append(
                 f"| {r.label} | {dataset_label(r.dataset)} | {m.get('epochs_run', DASH)} "
-                f"| {m.get('best_epoch', DASH)} | {seconds(m.get('train_seconds'))} "
-                f"| {seconds(m.get('epoch_seconds_median'))} |"
+                f"| {m.get('best_epoch', DASH)} | {m.get('stopped_by', DASH)} "
+                f"| {seconds(m.get('train_seconds'))} "
+                f"| {seconds(m.get('epoch_seconds_median'))} | {seconds(m.get('total_seconds'))} "
+                f"| {DASH if rss is None else f'{rss / 1024:.2f} GiB'} |"
             )
         return out
 

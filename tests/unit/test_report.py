@@ -44,6 +44,9 @@ def fake_run(
         "epochs_run": 22,
         "train_seconds": seconds,
         "epoch_seconds_median": seconds / 22,
+        "stopped_by": "patience",
+        "total_seconds": seconds + 1.5,
+        "peak_rss_mib": 1536.0,
         "history": [{"epoch": 1, "loss": 0.69, "valid_recall@20": 0.01}],
     }
     config = {
@@ -110,7 +113,8 @@ def test_results_below_random_are_flagged(tmp_path: Path) -> None:
     text = write_report([a], tmp_path / "out").read_text()
     assert "| | R@20 | 0.20% ⚠️ | 0.20% | LightGCN |" in text
     assert "(random 0.20%) ⚠️" in text
-    assert "| LightGCN | Amazon Beauty | 22 | 12 | 5.00 s | 0.23 s |" in text
+    row = "| LightGCN | Amazon Beauty | 22 | 12 | patience | 5.00 s | 0.23 s | 6.50 s | 1.50 GiB |"
+    assert row in text
 
 
 def test_several_datasets_split_the_wins(tmp_path: Path) -> None:
