@@ -3,7 +3,9 @@
 # docs/results/benchmarks/: one JSON and one Markdown table per dataset, plus README.md joining
 # them. Run from the repository root after `make install`; not part of the test suite.
 #
-#   benchmarks/bench_models.sh [electronics] [scientific] [tiktok] [beauty]   (default: all)
+#   benchmarks/bench_models.sh [electronics] [scientific] [tiktok] [beauty] [readme]
+#
+# (default: all four; `readme` alone only rebuilds README.md from the tables already there)
 #
 # Settings are those of docs/results/models/commands.sh (d 384, 3 layers, batch 4096, lr 2e-3;
 # DiffMM's denoisers on 4,096 sampled users where the results use that). Each model runs in its
@@ -36,7 +38,8 @@ for step in "${@:-electronics scientific tiktok beauty}"; do
             scientific) bench scientific --data "$SHARED/amazon_scientific_mm" ;;
             tiktok) bench tiktok --data "$SHARED/tiktok" --denoise-users 4096 ;;
             beauty) bench beauty --data "$SHARED/amazon_beauty" --denoise-users 4096 ;;
-            *) echo "unknown step $part (electronics scientific tiktok beauty)" >&2; exit 2 ;;
+            readme) ;;
+            *) echo "unknown step $part (electronics scientific tiktok beauty readme)" >&2; exit 2 ;;
         esac
     done
 done
@@ -45,7 +48,16 @@ done
     echo "# Model benchmarks: seconds per epoch and peak memory"
     echo
     echo "Produced by \`benchmarks/bench_models.sh\` (settings and machine in its header) on"
-    echo "2 CPU cores (one torch thread per job), 24 GiB, no GPU."
+    echo "2 CPU cores (one torch thread per job, two jobs side by side), 24 GiB, no GPU."
+    echo
+    echo "Columns: \\`prepare\\` builds the model and its frozen graphs (LATTICE/MICRO: chunked"
+    echo "sparse kNN over item features); \\`begin_epoch\\` is the per-epoch graph work (LATTICE/MICRO:"
+    echo "the learned item graph; DiffMM: denoiser training plus a regeneration of the generated"
+    echo "graphs); \\`step\\` is one batch of 4,096 (sample, loss, backward, Adam); \\`epoch\\` ="
+    echo "begin_epoch + steps/epoch x step. DiffMM's epoch here always includes a regeneration; the"
+    echo "results runs rebuild every 5th epoch on TikTok and Beauty, so four epochs in five cost only"
+    echo "the steps (their median epoch is in docs/results/models/report.md). Peak RSS is the child"
+    echo "process's whole peak: data, graphs, model, Adam state, autograd buffers."
     for name in electronics scientific tiktok beauty; do
         [ -f "$OUT/$name.md" ] || continue
         echo
