@@ -48,21 +48,23 @@ done
     echo "# Model benchmarks: seconds per epoch and peak memory"
     echo
     echo "Produced by \`benchmarks/bench_models.sh\` (settings and machine in its header) on"
-    echo "2 CPU cores (one torch thread per job, two jobs side by side), 24 GiB, no GPU."
-    echo
-    echo "Columns: \\`prepare\\` builds the model and its frozen graphs (LATTICE/MICRO: chunked"
-    echo "sparse kNN over item features); \\`begin_epoch\\` is the per-epoch graph work (LATTICE/MICRO:"
-    echo "the learned item graph; DiffMM: denoiser training plus a regeneration of the generated"
-    echo "graphs); \\`step\\` is one batch of 4,096 (sample, loss, backward, Adam); \\`epoch\\` ="
-    echo "begin_epoch + steps/epoch x step. DiffMM's epoch here always includes a regeneration; the"
-    echo "results runs rebuild every 5th epoch on TikTok and Beauty, so four epochs in five cost only"
-    echo "the steps (their median epoch is in docs/results/models/report.md). Peak RSS is the child"
-    echo "process's whole peak: data, graphs, model, Adam state, autograd buffers."
+    cat <<'TEXT'
+2 CPU cores (one torch thread per job, two jobs side by side), 24 GiB, no GPU.
+
+Columns: `prepare` builds the model and its frozen graphs (LATTICE/MICRO: chunked sparse kNN over
+item features); `begin_epoch` is the per-epoch graph work (LATTICE/MICRO: the learned item graph;
+DiffMM: denoiser training plus a regeneration of the generated graphs); `step` is one batch of
+4,096 (sample, loss, backward, Adam, each a pass over the whole graph); `epoch` = begin_epoch +
+steps/epoch x step. DiffMM's epoch here always includes a regeneration; the results runs rebuild
+every 5th epoch on TikTok and Beauty, so four epochs in five cost only the steps (their median
+epoch is in docs/results/models/report.md). Peak RSS is the child process's whole peak: data,
+graphs, model, Adam state, autograd buffers.
+TEXT
     for name in electronics scientific tiktok beauty; do
         [ -f "$OUT/$name.md" ] || continue
         echo
         echo "## $name"
         echo
-        cat "$OUT/$name.md"
+        sed -E -e 's/^# (.*)$/`\1`  /' -e 's/^\| model/\n| model/' "$OUT/$name.md"  # settings as code
     done
 } > "$OUT/README.md"
