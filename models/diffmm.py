@@ -170,7 +170,9 @@ class DiffMM(RecModel):
         rows = self._user_rows()
         dc = self.cfg.diffmm
         device = self.item_table.weight.device
-        for users in self._users_to_regenerate(device).split(dc.denoise_batch):
+        chosen = self._users_to_regenerate(device)
+        for start in range(0, len(chosen), dc.denoise_batch):
+            users = chosen[start : start + dc.denoise_batch]
             x0 = rows.dense(users)  # [B, I]
             for m in self.names:
                 denoised = self.schedule.denoise(self._denoiser(m), x0)  # [B, I]
