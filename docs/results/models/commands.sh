@@ -16,14 +16,8 @@
 # THREADS (default 0: torch's choice) sets torch threads per run; the committed report ran two
 # jobs side by side with THREADS=1 (`commands.sh beauty` beside `commands.sh sci tiktok ablation`).
 set -euo pipefail
-SHARED=${SHARED:-../shared/data}
-COMMON=(--epochs 30 --set train.batch_size=4096 --set train.lr=2e-3 --set train.patience=10
-    --set train.time_budget_s=1200 --set train.projector_patience=10
-    --set "train.threads=${THREADS:-0}")
-# DiffMM's denoisers cost users x items per epoch: on TikTok (9.3k users x 5.4k warm items) and
-# Beauty (22k x 9.7k) they train on 4,096 sampled users per epoch and regenerate the modal graphs
-# every 5th epoch; Scientific (2.9k x 1.3k) runs the paper's schedule (all users, every epoch).
-DIFFMM_SAMPLED="--set model.diffmm.denoise_users_per_epoch=4096 --set model.diffmm.rebuild_every=5"
+source "$(dirname "$0")/../settings.sh"  # SHARED, TRAIN_RULE, DIFFMM_SAMPLED
+COMMON=("${TRAIN_RULE[@]}" --set train.projector_patience=10)
 declare -A EXTRA=([tiktok/diffmm]=$DIFFMM_SAMPLED [amazon_beauty/diffmm]=$DIFFMM_SAMPLED)
 
 train_dataset() {  # DATASET: every model, then the LATTICE + MICRO ensemble

@@ -6,11 +6,8 @@
 # Recall@20 6.9%), while with 30 it ran to epoch 100 and kept epoch 96 (11.4%): the validation
 # curve peaks early, dips, and climbs for tens of epochs. THREADS as in that script.
 set -euo pipefail
-SHARED=${SHARED:-../shared/data}
-COMMON=(--epochs 30 --set train.batch_size=4096 --set train.lr=2e-3 --set train.patience=10
-    --set train.time_budget_s=1200 --set train.projector_patience=30
-    --set "train.threads=${THREADS:-0}")
-DIFFMM_SAMPLED="--set model.diffmm.denoise_users_per_epoch=4096 --set model.diffmm.rebuild_every=5"
+source "$(dirname "$0")/../settings.sh"  # SHARED, TRAIN_RULE, DIFFMM_SAMPLED
+COMMON=("${TRAIN_RULE[@]}" --set train.projector_patience=30)
 declare -A EXTRA=([tiktok/diffmm]=$DIFFMM_SAMPLED)
 runs=()
 for ds in amazon_scientific_mm tiktok; do

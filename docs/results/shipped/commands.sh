@@ -11,11 +11,8 @@
 # epoch and graphs regenerated every 5th epoch), plus --set model.dim=64. We choose the epoch on
 # validation, never on test. THREADS as in that script. Run from the repository root.
 set -euo pipefail
-SHARED=${SHARED:-../shared/data}
-COMMON=(--epochs 30 --set model.dim=64 --set train.split=shipped --set train.batch_size=4096
-    --set train.lr=2e-3 --set train.patience=10 --set train.time_budget_s=1200
-    --set "train.threads=${THREADS:-0}")
-DIFFMM_SAMPLED="--set model.diffmm.denoise_users_per_epoch=4096 --set model.diffmm.rebuild_every=5"
+source "$(dirname "$0")/../settings.sh"  # SHARED, TRAIN_RULE, DIFFMM_SAMPLED
+COMMON=("${TRAIN_RULE[@]}" --set model.dim=64 --set train.split=shipped)
 declare -A EXTRA=([tiktok/diffmm]=$DIFFMM_SAMPLED)
 runs=()
 for ds in tiktok amazon_scientific_mm; do
