@@ -27,7 +27,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import resource
 import subprocess
 import sys
 import time
@@ -42,7 +41,7 @@ from models.graph import bipartite_adjacency
 from models.registry import MODELS
 from training.config import RunConfig
 from training.sources import resolve_data
-from training.trainer import WarmView, make_split
+from training.trainer import WarmView, make_split, peak_rss_mib
 
 
 class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
@@ -147,7 +146,7 @@ def load_real(spec: str) -> TrainGraphs:
 
 
 def peak_rss_gib() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # Linux: KiB
+    return peak_rss_mib() / 1024
 
 
 def random_batch(graphs: TrainGraphs, size: int, gen: torch.Generator) -> Batch:
