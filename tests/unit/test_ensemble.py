@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from tiny_config import tiny_config
+from tiny_config import SMALL_GRAPH_MODELS, tiny_config
 
 from training.cli import main
 from training.config import RunConfig
@@ -24,14 +24,7 @@ DATA = "synthetic:n_users=160,n_items=120,seed=2"
 
 
 def small_config() -> RunConfig:
-    return tiny_config(
-        model__dim=16,
-        model__projector__hidden=32,
-        model__lattice__knn_k=5,
-        model__lattice__feat_embed_dim=8,
-        train__epochs=6,
-        train__projector_epochs=10,
-    )
+    return tiny_config(**SMALL_GRAPH_MODELS, train__epochs=6, train__projector_epochs=10)
 
 
 @pytest.fixture(scope="module")

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from tiny_config import tiny_config
+from tiny_config import SMALL_GRAPH_MODELS, tiny_config
 
 from models.registry import MODELS
 from training.config import RunConfig
@@ -27,12 +27,7 @@ NAMES = sorted(MODELS)
 
 def small_config(epochs: int) -> RunConfig:
     return tiny_config(
-        model__dim=16,
-        model__projector__hidden=32,
-        model__lattice__knn_k=5,
-        model__lattice__feat_embed_dim=8,
-        model__micro__knn_k=5,
-        model__micro__feat_embed_dim=8,
+        **SMALL_GRAPH_MODELS,
         model__micro__cl_max_items=64,
         model__diffmm__denoiser_hidden=32,
         model__diffmm__denoise_batch=128,

@@ -19,6 +19,17 @@ TINY: dict[str, Any] = {
 }
 
 
+# Smaller still, for tests that train several graph models on ~100 items: d 16, kNN graphs of 5.
+SMALL_GRAPH_MODELS: dict[str, Any] = {
+    "model__dim": 16,
+    "model__projector__hidden": 32,
+    "model__lattice__knn_k": 5,
+    "model__lattice__feat_embed_dim": 8,
+    "model__micro__knn_k": 5,
+    "model__micro__feat_embed_dim": 8,
+}
+
+
 def tiny_config(**overrides: Any) -> RunConfig:
     """`TINY` with `overrides`, written with `__` for dots: tiny_config(model__dim=16)."""
     cfg = RunConfig()
