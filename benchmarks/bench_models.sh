@@ -3,9 +3,12 @@
 # docs/results/benchmarks/: one JSON and one Markdown table per dataset, plus README.md joining
 # them. Run from the repository root after `make install`; not part of the test suite.
 #
-#   benchmarks/bench_models.sh [electronics] [scientific] [tiktok] [beauty] [readme]
+#   benchmarks/bench_models.sh [electronics] [scientific] [tiktok] [beauty] [electronics-gpu] [readme]
 #
-# (default: all four; `readme` alone only rebuilds README.md from the tables already there)
+# (default: the four CPU steps; `readme` alone only rebuilds README.md from the tables already
+# there; `electronics-gpu` needs a CUDA device: the committed table ran on one H100 with the
+# machine's own `python3`, torch 2.11.0+cu130, as `PYTHON=python3 benchmarks/bench_models.sh
+# electronics-gpu`)
 #
 # Settings are those of docs/results/models/commands.sh (d 384, 3 layers, batch 4096, lr 2e-3;
 # DiffMM's denoisers on 4,096 sampled users where the results use that). Each model runs in its
@@ -19,13 +22,14 @@ set -euo pipefail
 SHARED=${SHARED:-../shared/data}
 OUT=docs/results/benchmarks
 THREADS=${THREADS:-1}
+PYTHON=${PYTHON:-.venv/bin/python}
 COMMON=(--steps 0 --batch 4096 --lr 2e-3 --threads "$THREADS")
 mkdir -p "$OUT"
 
 bench() {  # NAME ARGS...: one table per dataset
     local name=$1
     shift
-    .venv/bin/python -m benchmarks.bench_models_scale "${COMMON[@]}" "$@" \
+    "$PYTHON" -m benchmarks.bench_models_scale "${COMMON[@]}" "$@" \
         --json "$OUT/$name.json" | tee "$OUT/$name.md"
 }
 
@@ -38,8 +42,11 @@ for step in "${@:-electronics scientific tiktok beauty}"; do
             scientific) bench scientific --data "$SHARED/amazon_scientific_mm" ;;
             tiktok) bench tiktok --data "$SHARED/tiktok" --denoise-users 4096 ;;
             beauty) bench beauty --data "$SHARED/amazon_beauty" --denoise-users 4096 ;;
+            # The same generated catalogue on a GPU, every epoch measured whole.
+            electronics-gpu) bench electronics_gpu --device cuda --threads 8 \
+                --denoise-users 4096 --regenerate-users 4096 ;;
             readme) ;;
-            *) echo "unknown step $part (electronics scientific tiktok beauty readme)" >&2; exit 2 ;;
+            *) echo "unknown step $part (electronics scientific tiktok beauty electronics-gpu readme)" >&2; exit 2 ;;
         esac
     done
 done
@@ -58,9 +65,11 @@ DiffMM: denoiser training plus a regeneration of the generated graphs); `step` i
 steps/epoch x step. DiffMM's epoch here always includes a regeneration; the results runs rebuild
 every 5th epoch on TikTok and Beauty, so four epochs in five cost only the steps (their median
 epoch is in docs/results/models/report.md). Peak RSS is the child process's whole peak: data,
-graphs, model, Adam state, autograd buffers.
+graphs, model, Adam state, autograd buffers. `electronics_gpu` is the exception: the Electronics-size
+catalogue on one NVIDIA H100 (80 GB), every epoch measured whole, peak GPU memory from
+`torch.cuda.max_memory_allocated`.
 TEXT
-    for name in electronics scientific tiktok beauty; do
+    for name in electronics scientific tiktok beauty electronics_gpu; do
         [ -f "$OUT/$name.md" ] || continue
         echo
         echo "## $name"

@@ -129,7 +129,7 @@ def _summary_row(grid: RunGrid, name: str, track: str) -> str:
             continue
         best = max(values, key=lambda m: values[m])
         wins[best] = wins.get(best, 0) + 1
-        rnd = next((r.random_value(track, "recall@20") for r in grid.runs_of(ds)), None)
+        rnd = grid.random_value(ds, track, "recall@20")
         notes.append(
             f"{dataset_label(ds)}: {grid.labels[best]} {pct(values[best])} R@20 "
             f"(random {pct(rnd)}){warn(values[best], rnd)}"

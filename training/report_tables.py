@@ -155,6 +155,11 @@ class RunGrid:
         """The runs on dataset `ds`, in model order."""
         return [self.grid[ds, m] for m in self.models if (ds, m) in self.grid]
 
+    def random_value(self, ds: str, track: str, key: str) -> float | None:
+        """The random baseline on `ds`: from the first run that has this track."""
+        values = (r.random_value(track, key) for r in self.runs_of(ds))
+        return next((v for v in values if v is not None), None)
+
     def config_table(self) -> list[str]:
         """One row per hyperparameter; differing values are listed with the runs that use them."""
         out = ["| Parameter | Value |", "|-----------|-------|"]
@@ -211,7 +216,7 @@ class RunGrid:
         present = [round(v, 6) for v in values.values() if v is not None]
         top = max(present) if present else None
         winners = [m for m, v in values.items() if v is not None and round(v, 6) == top]
-        rnd = next((r.random_value(track, key) for r in self.runs_of(ds)), None)
+        rnd = self.random_value(ds, track, key)
         cells = []
         for m in self.models:
             v = values.get(m)

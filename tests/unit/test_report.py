@@ -100,7 +100,9 @@ def test_missing_tracks_render_as_dashes(tmp_path: Path) -> None:
     a = fake_run(tmp_path / "runs", "lightgcn", scale=2.0, seconds=100.0, cold=False)
     b = fake_run(tmp_path / "runs", "lattice", scale=3.0, seconds=50.0)
     text = write_report([a, b], tmp_path / "out").read_text()
-    assert "| | R@20 | – | 6.00% | – | LATTICE |" in text  # LightGCN has no cold track
+    # LightGCN has no cold track; the random baseline comes from the first run that has one.
+    assert "| | R@20 | – | 6.00% | 0.20% | LATTICE |" in text
+    assert "LATTICE 6.00% R@20 (random 0.20%)" in text
     only_warm = write_report([a], tmp_path / "warm").read_text()
     assert "| **Cold Recall (cold-only pool)** | – | no run has this track |" in only_warm
     assert "| **Warm Recall** | **LightGCN** |" in only_warm
