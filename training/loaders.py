@@ -8,104 +8,41 @@ Formats (see each folder's SOURCE.md under ../shared/data):
   `<Name>.text`, optional raw float32 `<Name>.feat1CLS` (text) and `<Name>.feat3CLS` (image).
 - MMRec: `<name>.inter` TSV (`userID itemID [timestamp] x_label`) with `*_feat.npy`.
 - DiffMM: pickled scipy.sparse `trnMat.pkl`, `valMat.pkl` (or `*_valid.pkl`), `tstMat.pkl` with
-  `*_feat.npy`. These pickles are read with a restricted unpickler (see `SparseUnpickler`).
+  `*_feat.npy`. These pickles are read with a restricted unpickler (`training.sparse_pickle`).
 """
 
 from __future__ import annotations
 
 import csv
 import logging
-import pickle
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
-import scipy.sparse as sp
 
 from models.idmap import IdMap
+from training.dataset_formats import (
+    DIFFMM_TEST,
+    DIFFMM_TRAIN,
+    LOOKED_FOR,
+    NPY_MODALITIES,
+    P5_ITEM_TEXT,
+    P5_SEQUENCES,
+    RECBOLE_FEAT_DIM,
+    RECBOLE_FEATS,
+    DatasetError,
+    UnknownFormat,
+    detect_format,
+    diffmm_valid,
+    is_diffmm,
+    mmrec_inter,
+    recbole_name,
+)
 from training.datasets import Dataset
+from training.sparse_pickle import load_sparse_pickle
 from training.text import encode_texts_cached
 
 log = logging.getLogger(__name__)
-
-P5_SEQUENCES = "user_sequence.txt"
-P5_ITEM_TEXT = "item_generative_indexing_phase_0.txt"
-RECBOLE_FEATS = {"text": "feat1CLS", "image": "feat3CLS"}  # modality -> file suffix
-RECBOLE_FEAT_DIM = 512
-NPY_MODALITIES = ("text", "image", "audio")  # `<name>_feat.npy`
-DIFFMM_TRAIN, DIFFMM_VALID, DIFFMM_TEST = "trnMat.pkl", "valMat.pkl", "tstMat.pkl"
-
-
-class DatasetError(ValueError):
-    """A dataset folder is missing, malformed or inconsistent."""
-
-
-class UnknownFormat(DatasetError):
-    """No known dataset format matches the files in a folder."""
-
-
-class UnsafePickle(DatasetError):
-    """A pickle asked for a class outside the sparse-matrix allow-list."""
-
-
-# -- detection -----------------------------------------------------------------------------------
-def _is_p5(d: Path) -> bool:
-    return (d / P5_SEQUENCES).is_file() and (d / P5_ITEM_TEXT).is_file()
-
-
-def _recbole_name(d: Path) -> str | None:
-    for train in sorted(d.glob("*.train.inter")):
-        name = train.name[: -len(".train.inter")]
-        if all((d / f"{name}.{part}.inter").is_file() for part in ("valid", "test")):
-            return name
-    return None
-
-
-def _mmrec_inter(d: Path) -> Path | None:
-    split_suffixes = (".train.inter", ".valid.inter", ".test.inter")
-    files = [p for p in sorted(d.glob("*.inter")) if not p.name.endswith(split_suffixes)]
-    return files[0] if files else None
-
-
-def _diffmm_valid(d: Path) -> Path | None:
-    if (d / DIFFMM_VALID).is_file():
-        return d / DIFFMM_VALID
-    found = sorted(d.glob("*_valid.pkl"))
-    return found[0] if found else None
-
-
-def _is_diffmm(d: Path) -> bool:
-    has_parts = (d / DIFFMM_TRAIN).is_file() and (d / DIFFMM_TEST).is_file()
-    return has_parts and _diffmm_valid(d) is not None
-
-
-LOOKED_FOR = {
-    "p5": f"{P5_SEQUENCES} + {P5_ITEM_TEXT}",
-    "recbole": "<Name>.train.inter + <Name>.valid.inter + <Name>.test.inter",
-    "mmrec": "<name>.inter (userID, itemID, x_label)",
-    "diffmm": f"{DIFFMM_TRAIN} + {DIFFMM_VALID} (or <name>_valid.pkl) + {DIFFMM_TEST}",
-}
-
-
-def detect_format(path: str | Path) -> str:
-    """The format name of a dataset folder: 'p5', 'recbole', 'mmrec' or 'diffmm'.
-
-    P5 wins when several match (Beauty ships DiffMM pickles too, but only P5 has the text).
-    """
-    d = Path(path)
-    if not d.is_dir():
-        raise DatasetError(f"dataset folder {d} does not exist")
-    checks: list[tuple[str, Callable[[Path], object]]] = [
-        ("p5", _is_p5),
-        ("recbole", _recbole_name),
-        ("mmrec", _mmrec_inter),
-        ("diffmm", _is_diffmm),
-    ]
-    for name, check in checks:
-        if check(d):
-            return name
-    wanted = "; ".join(f"{k}: {v}" for k, v in LOOKED_FOR.items())
-    raise UnknownFormat(f"no known dataset format in {d}; looked for {wanted}")
 
 
 def load_dataset(path: str | Path, *, cache_dir: Path | None = None) -> Dataset:
@@ -160,7 +97,7 @@ def load_p5(d: Path, *, cache_dir: Path | None = None) -> Dataset:
 # -- RecBole / UniSRec ---------------------------------------------------------------------------
 def load_recbole(d: Path, *, cache_dir: Path | None = None) -> Dataset:
     """Sequential leave-one-out files; each user's history is rebuilt from all its rows."""
-    name = _recbole_name(d)
+    name = recbole_name(d)
     if name is None:
         raise UnknownFormat(f"no {LOOKED_FOR['recbole']} in {d}")
     rows: dict[str, list[tuple[list[str], str, int]]] = {}  # user -> [(history, target, part)]
@@ -300,7 +237,7 @@ def _token_map(path: Path, tokens: list[str]) -> tuple[IdMap, Callable[[str], in
 # -- MMRec ---------------------------------------------------------------------------------------
 def load_mmrec(d: Path) -> Dataset:
     """MMRec `.inter` TSV: userID/itemID are dense ints, `x_label` 0/1/2, rows of `*_feat.npy`."""
-    inter = _mmrec_inter(d)
+    inter = mmrec_inter(d)
     if inter is None:
         raise UnknownFormat(f"no {LOOKED_FOR['mmrec']} in {d}")
     rows = list(_tsv(inter))
@@ -346,8 +283,8 @@ def _positions(users: np.ndarray) -> np.ndarray:
 # -- DiffMM --------------------------------------------------------------------------------------
 def load_diffmm(d: Path) -> Dataset:
     """Union of the three sparse matrices; `order` = `shipped_part` = 0 train, 1 valid, 2 test."""
-    valid = _diffmm_valid(d)
-    if not _is_diffmm(d) or valid is None:
+    valid = diffmm_valid(d)
+    if not is_diffmm(d) or valid is None:
         raise UnknownFormat(f"no {LOOKED_FOR['diffmm']} in {d}")
     mats = [load_sparse_pickle(p) for p in (d / DIFFMM_TRAIN, valid, d / DIFFMM_TEST)]
     n_users = max(m.shape[0] for m in mats)
@@ -372,49 +309,6 @@ def load_diffmm(d: Path) -> Dataset:
         modalities=modalities,
         shipped_part=part_arr,
     )
-
-
-def _allowed_classes() -> dict[tuple[str, str], object]:
-    """Exactly what a pickled coo_matrix of numpy arrays refers to, under old and new names."""
-    np_core = getattr(np, "_core", None) or np.core  # numpy 2 moved numpy.core to numpy._core
-    reconstruct = np_core.multiarray._reconstruct
-    allowed: dict[tuple[str, str], object] = {}
-    for module in ("scipy.sparse", "scipy.sparse.coo", "scipy.sparse._coo"):
-        allowed[(module, "coo_matrix")] = sp.coo_matrix
-    for module in ("numpy.core.multiarray", "numpy._core.multiarray"):
-        allowed[(module, "_reconstruct")] = reconstruct
-    allowed[("numpy", "ndarray")] = np.ndarray
-    allowed[("numpy", "dtype")] = np.dtype
-    return allowed
-
-
-class SparseUnpickler(pickle.Unpickler):
-    """Resolves only the classes a scipy.sparse.coo_matrix needs; anything else raises."""
-
-    def find_class(self, module: str, name: str) -> object:
-        obj = _allowed_classes().get((module, name))
-        if obj is None:
-            raise UnsafePickle(f"pickle refers to {module}.{name}, which is not allowed")
-        return obj
-
-
-def load_sparse_pickle(path: Path) -> sp.coo_matrix:
-    """Read one DiffMM matrix with `SparseUnpickler`; only the known DiffMM file names."""
-    known = path.name in (DIFFMM_TRAIN, DIFFMM_VALID, DIFFMM_TEST) or path.name.endswith(
-        "_valid.pkl"
-    )
-    if not known:
-        raise DatasetError(f"refusing to unpickle {path.name}: not a known DiffMM file name")
-    with path.open("rb") as fh:
-        try:
-            obj = SparseUnpickler(fh).load()
-        except UnsafePickle:
-            raise
-        except Exception as exc:  # malformed pickles raise many types
-            raise DatasetError(f"{path.name}: not a readable sparse matrix ({exc})") from exc
-    if not isinstance(obj, sp.coo_matrix):
-        raise DatasetError(f"{path.name}: holds {type(obj).__name__}, not a coo_matrix")
-    return obj
 
 
 # -- shared helpers ------------------------------------------------------------------------------

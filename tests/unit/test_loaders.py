@@ -12,14 +12,9 @@ import pytest
 import scipy.sparse as sp
 
 from training import loaders
-from training.loaders import (
-    DatasetError,
-    UnknownFormat,
-    UnsafePickle,
-    detect_format,
-    load_dataset,
-    load_sparse_pickle,
-)
+from training.dataset_formats import DatasetError, UnknownFormat, UnsafePickle, detect_format
+from training.loaders import load_dataset
+from training.sparse_pickle import load_sparse_pickle
 
 BEAUTY = Path(__file__).resolve().parents[3] / "shared" / "data" / "amazon_beauty"  # ../shared
 
