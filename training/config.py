@@ -34,7 +34,8 @@ class TrainConfig:
     projector_batch_size: int = 1024
     projector_align_weight: float = 0.5  # BPR through the projector + w * (1 - cos) alignment
     # Cold validation Recall@20 is noisy early and often peaks, dips, then climbs for tens of
-    # epochs (TikTok MICRO: best epoch 4 under patience 10, 96 under 30; docs/results/projector).
+    # epochs (TikTok MICRO: best epoch 4 under patience 10, 96 under 30; see
+    # docs/results/models/commands.sh).
     projector_patience: int = 30
     threads: int = 0  # torch threads; 0 = torch's default
 
