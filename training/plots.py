@@ -54,7 +54,7 @@ def plot_recall_per_track(
         ax.set_ylabel("Recall (%)")
         ax.grid(axis="y", alpha=0.3)
     if tracks:
-        axes[0].legend(fontsize=7)
+        _legend_below(fig, axes[0], ncols=len(series))
     fig.suptitle(title)
     return _save(fig, path)
 
@@ -76,9 +76,15 @@ def plot_cold_vs_warm(by_dataset: Mapping[str, TrackTable], path: Path) -> Path:
         ax.set_title(dataset, fontsize=10)
         ax.set_ylabel("Recall@20 (%)")
         ax.grid(axis="y", alpha=0.3)
-    axes[0].legend(fontsize=7)
+    _legend_below(fig, axes[0], ncols=len(bars))
     fig.suptitle("Cold vs warm Recall@20")
     return _save(fig, path)
+
+
+def _legend_below(fig: Any, ax: Any, *, ncols: int) -> None:
+    """One legend for the figure, under the panels, where it cannot cover a bar."""
+    handles, labels = ax.get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside lower center", ncols=min(ncols, 6), fontsize=8)
 
 
 def _figure(rows: int, cols: int, *, width: float, height: float) -> tuple[Any, list[Any]]:
