@@ -68,10 +68,6 @@ class RunResult:
         v = self.metrics.get(phase, {}).get(track, {}).get(key)
         return None if v is None else float(v)
 
-    def random_value(self, track: str, key: str) -> float | None:
-        v = self.metrics.get("random", {}).get("test", {}).get(track, {}).get(key)
-        return None if v is None else float(v)
-
 
 def load_run(run_dir: Path) -> RunResult:
     """Read `run_dir/metrics.json` and `run_dir/config.json`."""
@@ -114,10 +110,7 @@ class Report(RunGrid):
                 for m in self.models
                 if (ds, m) in self.grid
             }
-            base = next(
-                (r.metrics["random"]["test"] for r in self.runs_of(ds) if "random" in r.metrics),
-                None,
-            )
+            base = self.random_baseline(ds) or None
             recall.append(
                 plot_recall_per_track(
                     by_model,

@@ -155,10 +155,19 @@ class RunGrid:
         """The runs on dataset `ds`, in model order."""
         return [self.grid[ds, m] for m in self.models if (ds, m) in self.grid]
 
+    def random_baseline(self, ds: str) -> dict[str, dict[str, float]]:
+        """The random ranking's test metrics on `ds`, per track: each track from the first run
+        that has it (a run on a split without cold items has no cold tracks)."""
+        out: dict[str, dict[str, float]] = {}
+        for r in self.runs_of(ds):
+            for track, values in r.metrics.get("random", {}).get("test", {}).items():
+                out.setdefault(track, values)
+        return out
+
     def random_value(self, ds: str, track: str, key: str) -> float | None:
-        """The random baseline on `ds`: from the first run that has this track."""
-        values = (r.random_value(track, key) for r in self.runs_of(ds))
-        return next((v for v in values if v is not None), None)
+        """One metric of the random baseline on `ds`; None when no run has the track."""
+        v = self.random_baseline(ds).get(track, {}).get(key)
+        return None if v is None else float(v)
 
     def config_table(self) -> list[str]:
         """One row per hyperparameter; differing values are listed with the runs that use them."""
