@@ -24,9 +24,7 @@ a restored state_dict restores the graphs the weights were trained with.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterator
-from dataclasses import dataclass
 from itertools import combinations
 
 import torch
@@ -35,6 +33,7 @@ from torch import Tensor, nn
 
 from models.base import Batch, RecModel, TrainGraphs, bpr_terms
 from models.config import ModelConfig
+from models.diffmm_cold import ItemViews, cold_item_views, warm_item_views
 from models.diffusion import Denoiser, DiffusionSchedule, UserRows
 from models.graph import bipartite_adjacency, spmm
 from models.modal_graphs import check_features, require_modalities
@@ -127,8 +126,7 @@ class DiffMM(RecModel):
 
     def modal_features(self, m: str) -> Tensor:
         """f_m(X_m): Linear, or LeakyReLU_0.2(X W) for feat_transform 'leaky': [I, d]."""
-        h = self.feat_trans[m](self._features[m])
-        return F.leaky_relu(h, 0.2) if self.cfg.diffmm.feat_transform == "leaky" else h
+        return self.transform_features(m, self._features[m])
 
     def train_denoisers(self) -> dict[str, float]:
         """One pass of every denoiser over (a sample of) the users, batch by batch."""
@@ -295,95 +293,20 @@ class DiffMM(RecModel):
         """What DiffMM's own code gives items with no interaction: [n, d] (`cold_item_views`)."""
         return self.cold_item_views(features).embedding
 
-    @torch.no_grad()
     def cold_item_views(
         self, features: dict[str, Tensor], id_embeddings: Tensor | None = None, seed: int = 0
     ) -> ItemViews:
-        """DiffMM's forward pass for zero-degree items, built from the trained pieces
-        (MODELS.md 2, "Why DiffMM collapses"); the training graphs are left untouched.
+        """DiffMM's forward pass for zero-degree items (models/diffmm_cold.py)."""
+        return cold_item_views(self, features, id_embeddings, seed)
 
-        In N(B + I) a zero-degree node keeps only its self-loop, of weight 1 (a warm item's is
-        1 / (d + 1)). The denoisers output one column per training item, so no user is ever
-        generated towards a new item and G_m holds its self-loop only. Per modality, then,
-        z_m = norm f_m(x) + E_i + modal_graph_weight E_i; fused = sum_m softmax(w)_m z_m;
-        each of the L layers keeps it as is (self-loop), so the output is
-        (L + 1) fused + ris_lambda norm(fused). E_i is the row the original's table would hold
-        for the item: never trained, so its Xavier initialisation over an
-        [n_items + n, d] table (seeded), unless `id_embeddings` [n, d] are given.
-        """
-        check_modal_inputs(features, self.modal_dims)
-        weight = self.item_table.weight  # [I, d]
-        n = int(next(iter(features.values())).shape[0])
-        if id_embeddings is None:
-            bound = math.sqrt(6.0 / (self.n_items + n + self.cfg.dim))
-            generator = torch.Generator().manual_seed(seed)
-            id_embeddings = (torch.rand(n, self.cfg.dim, generator=generator) * 2 - 1) * bound
-        ids = id_embeddings.to(device=weight.device, dtype=weight.dtype)  # [n, d]
-        weights = torch.softmax(self.modal_logits, 0)
-        modal = torch.zeros_like(ids)
-        for j, m in enumerate(self.names):
-            x = features[m].to(device=weight.device, dtype=weight.dtype)
-            modal = modal + weights[j] * F.normalize(self._transform(m, x), dim=1)
-        diffusion = self.cfg.diffmm.modal_graph_weight * ids  # G_m's self-loop, every modality
-        fused = modal + ids + diffusion  # [n, d]
-        layers = self.cfg.n_layers + 1
-        out = layers * fused + self.cfg.diffmm.ris_lambda * F.normalize(fused, dim=1)  # [n, d]
-        return ItemViews(modal=modal, diffusion=diffusion, embedding=out)
-
-    @torch.no_grad()
     def warm_item_views(self) -> ItemViews:
-        """The same three views for the training items, through the trained graphs: [I, d] each.
+        """The same three views for the training items (models/diffmm_cold.py)."""
+        return warm_item_views(self)
 
-        `diffusion` is sum_m softmax(w)_m modal_graph_weight (G_m [E_u; E_i])_i, the part of
-        the item's vector that the generated graphs contribute.
-        """
-        was_training = self.training
-        self.eval()
-        try:
-            users, items = self.propagate()
-            ego = torch.cat([self.user_table.weight, self.item_table.weight])  # [U + I, d]
-            weights = torch.softmax(self.modal_logits, 0)
-            modal = torch.zeros_like(items)
-            diffusion = torch.zeros_like(items)
-            graphs = self.modal_graphs()
-            for j, m in enumerate(self.names):
-                modal = modal + weights[j] * F.normalize(self.modal_features(m), dim=1)
-                side = spmm(graphs[j], ego)[self.n_users :]  # [I, d]
-                diffusion = diffusion + weights[j] * self.cfg.diffmm.modal_graph_weight * side
-        finally:
-            self.train(was_training)
-        return ItemViews(modal=modal, diffusion=diffusion, embedding=items)
-
-    def _transform(self, m: str, x: Tensor) -> Tensor:
+    def transform_features(self, m: str, x: Tensor) -> Tensor:
         """f_m of given features, as `modal_features` does for the training items: [n, d]."""
         h = self.feat_trans[m](x)
         return F.leaky_relu(h, 0.2) if self.cfg.diffmm.feat_transform == "leaky" else h
-
-
-@dataclass
-class ItemViews:
-    """Three views of items in DiffMM's space, each [n, d]: `modal` = sum_m softmax(w)_m
-    norm f_m(x), the direct modal projection; `diffusion` = what the generated graphs G_m add;
-    `embedding` = the item vector the recommender scores (the seed's cosine diagnostic compares
-    `modal` with `diffusion`)."""
-
-    modal: Tensor
-    diffusion: Tensor
-    embedding: Tensor
-
-
-def check_modal_inputs(features: dict[str, Tensor], modal_dims: dict[str, int]) -> None:
-    """Every modality of the model present as [n, d_m], all with the same n."""
-    missing = sorted(set(modal_dims) - set(features))
-    if missing:
-        raise ValueError(f"missing modalities {missing}")
-    sizes = {int(x.shape[0]) for x in features.values()}
-    if len(sizes) != 1:
-        raise ValueError(f"modalities disagree on the number of items: {sorted(sizes)}")
-    for m, d in modal_dims.items():
-        if features[m].ndim != 2 or features[m].shape[1] != d:
-            got = list(features[m].shape)
-            raise ValueError(f"modality {m!r} expects shape [n, {d}], got {got}")
 
 
 def contrast(a: Tensor, b: Tensor, nodes: Tensor, tau: float, all_nodes: bool) -> Tensor:
