@@ -239,8 +239,11 @@ class Engine:
         )
 
     # -- interactions --------------------------------------------------------------------------
-    def interact(self, pairs: list[tuple[str, str]]) -> list[tuple[str, str, bool, Kind | None]]:
-        """Record (user, item) pairs; returns (user, item, hit, kind) for each."""
+    def interact(
+        self, pairs: list[tuple[str, str]], events: list[str] | None = None
+    ) -> list[tuple[str, str, bool, Kind | None]]:
+        """Record (user, item) pairs and their event kinds (stored, default "click"); returns
+        (user, item, hit, kind) for each."""
         internal = []
         for _, item_id in pairs:
             idx = self.item_ids.get(item_id)
@@ -248,7 +251,7 @@ class Engine:
                 raise UnknownItem(f"interaction with unknown item {item_id!r}")
             internal.append(idx)
         self.recent.flush()  # the lists of recommendations this replica answered are in Redis
-        hits = self.store.record_interactions(pairs, self.origin, time.time())
+        hits = self.store.record_interactions(pairs, self.origin, time.time(), events)
         out = []
         for (user, item_id), idx, hit in zip(pairs, internal, hits, strict=True):
             self._add_seen(user, idx)

@@ -96,7 +96,10 @@ class InteractionIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     user_id: UserId
     item_id: ItemId
-    event: Literal["view", "click", "cart", "purchase", "rating"] = "click"
+    event: Literal["view", "click", "cart", "purchase", "rating"] = Field(
+        "click",
+        description="the interaction's kind: stored with it (the event stream), not used to rank",
+    )
 
 
 class InteractionBatchIn(BaseModel):

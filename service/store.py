@@ -9,6 +9,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -22,6 +23,7 @@ from service.keys import Keys
 
 T = TypeVar("T")
 Fields = dict[bytes, bytes]
+DEFAULT_EVENT = "click"  # an interaction's kind when none is given (the API's default too)
 
 
 @dataclass
@@ -54,6 +56,29 @@ class ItemRecord:
             features=feats,
             text=text.decode() if text is not None else None,
             registered_at=float(data.get(b"registered_at", b"0")),
+        )
+
+
+@dataclass(frozen=True)
+class Interaction:
+    """An interaction as the stream keeps it; `event` is the kind the client sent."""
+
+    event_id: str
+    user: str
+    item_id: str
+    event: str
+    ts: float
+    origin: str
+
+    @classmethod
+    def from_event(cls, event_id: str, fields: Fields) -> Interaction:
+        return cls(
+            event_id=event_id,
+            user=fields[b"user"].decode(),
+            item_id=fields[b"id"].decode(),
+            event=fields.get(b"event", DEFAULT_EVENT.encode()).decode(),  # older events: none
+            ts=float(fields.get(b"ts", b"0")),
+            origin=fields.get(b"origin", b"").decode(),
         )
 
 
@@ -231,16 +256,25 @@ class Store:
 
     # -- interactions and recent recommendations ----------------------------------------------
     def record_interactions(
-        self, pairs: list[tuple[str, str]], origin: str, ts: float
+        self,
+        pairs: list[tuple[str, str]],
+        origin: str,
+        ts: float,
+        events: list[str] | None = None,
     ) -> list[bool]:
-        """Record (user, item) pairs; True where the item was recently recommended to the user.
+        """Record (user, item) pairs, each with its `events` kind (default "click"); True where
+        the item was recently recommended to the user. The kind is kept in the stream event
+        (`iter_interactions` reads it back).
 
         A hit removes the item from the user's recent list, so one recommendation counts once.
         """
+        kinds = events if events is not None else [DEFAULT_EVENT] * len(pairs)
+        if len(kinds) != len(pairs):
+            raise ValueError(f"{len(pairs)} interactions but {len(kinds)} event kinds")
 
         def run() -> list[bool]:
             pipe = self.client.pipeline(transaction=True)
-            for user, item in pairs:
+            for (user, item), kind in zip(pairs, kinds, strict=True):
                 pipe.zrem(self.keys.recent(user), item)
                 pipe.sadd(self.keys.seen(user), item)
                 pipe.sadd(self.keys.users, user)
@@ -248,6 +282,7 @@ class Store:
                     "type": "interaction",
                     "user": user,
                     "id": item,
+                    "event": kind,
                     "origin": origin,
                     "ts": repr(ts),
                 }
@@ -304,6 +339,23 @@ class Store:
         """The id of the oldest event still in the (trimmed) stream; None when it is empty."""
         rows = self._call("first_event_id", lambda: self.client.xrange(self.keys.events, count=1))
         return _text(rows[0][0]) if rows else None
+
+    def iter_interactions(self, after: str = "0-0", chunk: int = 1000) -> Iterator[Interaction]:
+        """The interactions still in the stream after event id `after`, oldest first (the stream
+        keeps the last `COLDREC_STREAM_MAXLEN` events of every type)."""
+        while True:
+            rows = self._call("iter_interactions", partial(self._range_after, after, chunk))
+            for eid, fields in rows:
+                if fields.get(b"type") == b"interaction":
+                    yield Interaction.from_event(eid, fields)
+            if not rows:
+                return
+            after = rows[-1][0]
+
+    def _range_after(self, after: str, count: int) -> list[tuple[str, Fields]]:
+        """Up to `count` stream events after id `after` (XRANGE's `min` is inclusive)."""
+        rows = self.client.xrange(self.keys.events, min=after, count=count + 1)
+        return [(_text(eid), fields) for eid, fields in rows if _text(eid) != after][:count]
 
     def read_events(self, after: str, block_ms: int, count: int = 500) -> list[tuple[str, Fields]]:
         """Events after id `after`, waiting up to `block_ms` for the first one."""

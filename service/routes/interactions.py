@@ -32,11 +32,12 @@ def post_interactions(
     body: Annotated[InteractionsBody, Body()],
 ) -> InteractionsOut:
     """Record one interaction or a batch. Each is excluded from the user's later recommendations
-    and counts as a hit (cold or warm) when the item was recently recommended to that user."""
+    and counts as a hit (cold or warm) when the item was recently recommended to that user; its
+    `event` kind is stored with it (in the event stream)."""
     rows = body.interactions if isinstance(body, InteractionBatchIn) else [body]
     if len(rows) > settings.max_batch:
         raise InvalidRequest(f"{len(rows)} interactions; the limit is {settings.max_batch}")
-    results = engine.interact([(r.user_id, r.item_id) for r in rows])
+    results = engine.interact([(r.user_id, r.item_id) for r in rows], [r.event for r in rows])
     out = [
         InteractionOut(
             user_id=user, item_id=item, hit=hit, cold=None if kind is None else kind == "cold"
