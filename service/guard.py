@@ -54,6 +54,11 @@ def _check_key(request: Request, keys: list[str], read_only: list[str]) -> str |
     raise Forbidden("the API key is not valid")
 
 
+def rate_window() -> int:
+    """The rate limit's current window: the wall-clock second (tests pin it)."""
+    return int(time.time())
+
+
 def _rate_limit(request: Request, settings: Settings, key: str | None) -> None:
     """At most `rate_limit_per_s` requests per key (or client address) per second, in Redis."""
     limit = settings.rate_limit_per_s
@@ -62,7 +67,7 @@ def _rate_limit(request: Request, settings: Settings, key: str | None) -> None:
         return
     who = key or (request.client.host if request.client else "anonymous")
     identity = hashlib.sha256(who.encode()).hexdigest()[:16]  # keys never reach Redis in clear
-    second = int(time.time())
+    second = rate_window()
     name = engine.store.keys.rate(identity, second)
     try:
         pipe = engine.store.client.pipeline(transaction=False)

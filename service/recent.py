@@ -51,13 +51,13 @@ class RecentWriter:
             self._thread = threading.Thread(target=self._run, name="coldrec-recent", daemon=True)
             self._thread.start()
 
-    def stop(self) -> None:
-        """Write what is queued, then end the thread."""
+    def stop(self, timeout: float = 5.0) -> None:
+        """Write what is queued, then end the thread (waiting at most `timeout` seconds)."""
         if self._thread is not None:
             with self._cond:
                 self._stopping = True
                 self._cond.notify_all()
-            self._thread.join(timeout=5)
+            self._thread.join(timeout=timeout)
             self._thread = None
 
     def submit(self, recent: Recent) -> None:

@@ -1,4 +1,5 @@
-"""Integration fixtures: a real Redis (db 15, flushed around each test), real uvicorn processes."""
+"""Integration fixtures: real uvicorn processes (the suite's own Redis, `redis_url`, is in
+tests/conftest.py)."""
 
 from __future__ import annotations
 
@@ -13,13 +14,11 @@ from pathlib import Path
 
 import httpx
 import pytest
-import redis
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "unit"))  # the tiny-bundle helper
 
 from service_bundle import TinyBundle, write_bundle  # noqa: E402
 
-DEFAULT_URL = "redis://127.0.0.1:6379/15"
 REPO = Path(__file__).resolve().parents[2]
 
 
@@ -28,21 +27,6 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if here in Path(str(item.fspath)).parents:
             item.add_marker(pytest.mark.integration)
-
-
-@pytest.fixture()
-def redis_url() -> Iterator[str]:
-    """COLDREC_REDIS_URL or the local Redis's db 15; skipped when none answers."""
-    url = os.environ.get("COLDREC_REDIS_URL", DEFAULT_URL)
-    client = redis.Redis.from_url(url, socket_connect_timeout=0.5)
-    try:
-        client.ping()
-    except redis.RedisError:
-        pytest.skip(f"no Redis answers at {url}")
-    client.flushdb()
-    yield url
-    client.flushdb()
-    client.close()
 
 
 @pytest.fixture(scope="session")

@@ -12,8 +12,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import redis
-from conftest import DEFAULT_URL, ServiceProcess
+from conftest import ServiceProcess
+from external import RedisServer
 from service_bundle import write_bundle
 
 from service.main import create_app
@@ -27,15 +27,12 @@ EXAMPLES = int(os.environ.get("COLDREC_FUZZ_EXAMPLES", "40"))  # per operation
 
 
 @pytest.fixture(scope="module")
-def fuzz_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServiceProcess]:
-    url = os.environ.get("COLDREC_REDIS_URL", DEFAULT_URL)
-    try:
-        redis.Redis.from_url(url, socket_connect_timeout=0.5).ping()
-    except redis.RedisError:
-        pytest.skip(f"no Redis answers at {url}")
+def fuzz_server(
+    tmp_path_factory: pytest.TempPathFactory, redis_server: RedisServer
+) -> Iterator[ServiceProcess]:
     root = tmp_path_factory.mktemp("fuzz")
     tiny = write_bundle(root / "bundle", fit_steps=20)
-    env = {"COLDREC_REDIS_URL": url, "COLDREC_NAMESPACE": f"fuzz{os.getpid()}"}
+    env = {"COLDREC_REDIS_URL": redis_server.url, "COLDREC_NAMESPACE": f"fuzz{os.getpid()}"}
     svc = ServiceProcess(tiny.path, env, Path(root / "serve.log")).start()
     yield svc
     svc.stop()

