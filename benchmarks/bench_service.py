@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import hashlib
 import json
 import os
 import socket
@@ -34,11 +33,11 @@ import faiss
 import httpx
 import numpy as np
 import torch
-from safetensors.torch import save_file
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from bundle.writer import write_bundle as write_bundle_files  # noqa: E402
 from models.config import ProjectorConfig  # noqa: E402
 from models.projection import ModalProjector  # noqa: E402
 
@@ -47,9 +46,9 @@ K = 20
 
 
 def write_bundle(root: Path, n_items: int, n_users: int = 2000, seed: int = 0) -> None:
-    """A bundle per docs/BUNDLE.md with clustered random embeddings (no training)."""
+    """A bundle (through `bundle.writer`) with clustered random embeddings (no training) and an
+    untrained projector of the real shape."""
     rng = np.random.default_rng(seed)
-    root.mkdir(parents=True, exist_ok=True)
     centers = rng.standard_normal((64, DIM)).astype(np.float32)
     items = centers[rng.integers(0, 64, n_items)] + rng.standard_normal((n_items, DIM)).astype(
         np.float32
@@ -57,38 +56,21 @@ def write_bundle(root: Path, n_items: int, n_users: int = 2000, seed: int = 0) -
     users = centers[rng.integers(0, 64, n_users)] + rng.standard_normal((n_users, DIM)).astype(
         np.float32
     )
-    np.save(root / "items.npy", (items / np.sqrt(DIM)).astype(np.float32))
-    np.save(root / "users.npy", (users / np.sqrt(DIM)).astype(np.float32))
-    (root / "user_ids.json").write_text(json.dumps([f"u{u}" for u in range(n_users)]))
-    (root / "item_ids.json").write_text(json.dumps([f"i{i}" for i in range(n_items)]))
     seen = rng.integers(0, n_items, (n_users, 20)).astype(np.int64)  # [U, 20]
-    np.savez(root / "seen.npz", indptr=np.arange(0, 20 * n_users + 1, 20), indices=seen.ravel())
     torch.manual_seed(seed)
-    projector = ModalProjector({"text": DIM}, DIM, ProjectorConfig())
-    save_file(
-        {k: v.contiguous() for k, v in projector.state_dict().items()},
-        root / "projector.safetensors",
+    write_bundle_files(
+        root,
+        users=users / np.sqrt(DIM),
+        items=items / np.sqrt(DIM),
+        user_ids=[f"u{u}" for u in range(n_users)],
+        item_ids=[f"i{i}" for i in range(n_items)],
+        seen=(np.arange(0, 20 * n_users + 1, 20), seen.ravel()),
+        projector=ModalProjector({"text": DIM}, DIM, ProjectorConfig()),
+        model="random",
+        dataset=f"bench-{n_items}",
+        modal_dims={"text": DIM},
+        code_version="bench",
     )
-    index = faiss.IndexFlatIP(DIM)
-    index.add(np.load(root / "items.npy"))
-    faiss.write_index(index, str(root / "index.faiss"))
-    files = sorted(p.name for p in root.iterdir() if p.name != "manifest.json")
-    manifest = {
-        "format_version": 1,
-        "model": "random",
-        "dataset": f"bench-{n_items}",
-        "dim": DIM,
-        "n_users": n_users,
-        "n_items": n_items,
-        "modalities": {"text": DIM},
-        "projector": {"hidden": 1024, "dropout": 0.5},
-        "score": "inner_product",
-        "metrics": {},
-        "created_at": "",
-        "code_version": "bench",
-        "files": {n: hashlib.sha256((root / n).read_bytes()).hexdigest() for n in files},
-    }
-    (root / "manifest.json").write_text(json.dumps(manifest))
 
 
 def raw_floor(bundle: Path, repeats: int = 30) -> dict[str, float]:

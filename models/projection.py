@@ -24,6 +24,7 @@ class ModalProjector(nn.Module):
             raise ValueError("a projector needs at least one modality")
         self.modal_dims = dict(sorted(modal_dims.items()))
         self.dim = dim
+        self.cfg = cfg  # hidden and dropout, which the bundle's manifest records
         in_dim = sum(self.modal_dims.values())
         self.mlp = nn.Sequential(
             nn.Linear(in_dim, cfg.hidden),

@@ -17,9 +17,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from bundle.reader import Bundle
 from models.idmap import IdMap
 from service.batcher import SearchBatcher
-from service.bundle import Bundle
 from service.errors import InvalidRequest, UnknownItem
 from service.features import Featurizer, check_features
 from service.index import KINDS, Catalogue, Hit, Kind, KindIndex, Pool, Query

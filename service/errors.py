@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
+# The bundle reader's error (bundle/ cannot import the service), mapped like the classes below.
+from bundle.format import BundleError as BundleError
+
 
 class ServiceError(Exception):
     """Base class: every error the service raises on purpose. The message is the client's detail."""
 
     headers: dict[str, str] = {}  # extra response headers of this problem
-
-
-class BundleError(ServiceError):
-    """The bundle is missing, altered, or of a format this service cannot read."""
 
 
 class InvalidFeatures(ServiceError):

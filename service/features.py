@@ -8,8 +8,8 @@ from typing import Protocol
 
 import numpy as np
 
+from bundle.reader import project
 from models.projection import ModalProjector
-from service.bundle import project
 from service.errors import InvalidFeatures, ModelNotReady
 from service.store import ItemRecord
 

@@ -160,6 +160,7 @@ def problem_openapi(app: FastAPI) -> Callable[[], dict[str, Any]]:
 def install(app: FastAPI) -> None:
     """Register the handlers: domain errors, validation, HTTP errors, anything else."""
     app.add_exception_handler(ServiceError, _service_error)
+    app.add_exception_handler(BundleError, _service_error)  # not a ServiceError: bundle/
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(Exception, _unexpected)

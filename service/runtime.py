@@ -9,8 +9,8 @@ from dataclasses import dataclass
 import faiss
 import torch
 
+from bundle.reader import load_bundle
 from models.text_encoder import TextEncoder
-from service.bundle import load_bundle
 from service.engine import Engine, build_catalogue
 from service.errors import BundleError, StoreUnavailable
 from service.features import Encoder, Featurizer

@@ -14,9 +14,8 @@ import numpy as np
 import scipy.sparse as sp
 from safetensors.torch import save_file
 
-from models.bundle_format import (
+from bundle.format import (
     FORMAT_VERSION,
-    INDEX_FILE,
     ITEM_IDS_FILE,
     ITEMS_FILE,
     MANIFEST_FILE,
@@ -73,7 +72,7 @@ def export_bundle(bundle_dir: Path, dataset: Dataset, result: TrainResult, cfg: 
 
     index = faiss.IndexFlatIP(items.shape[1])
     index.add(items)
-    faiss.write_index(index, str(bundle_dir / INDEX_FILE))
+    faiss.write_index(index, str(bundle_dir / "index.faiss"))  # until export uses bundle.writer
 
     files = {
         p.name: sha256_file(p) for p in sorted(bundle_dir.iterdir()) if p.name != MANIFEST_FILE

@@ -9,7 +9,7 @@ import pytest
 from fastapi.testclient import TestClient
 from service_bundle import write_bundle
 
-from service.bundle import load_bundle, project
+from bundle.reader import load_bundle, project
 from service.main import create_app
 from service.settings import Settings
 

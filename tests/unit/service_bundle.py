@@ -1,4 +1,4 @@
-"""Test helper (not a test module): write a tiny, structured bundle exactly per docs/BUNDLE.md.
+"""Test helper (not a test module): write a tiny, structured bundle through `bundle.writer`.
 
 The checkerboard of STYLE.md: even users like even items, odd like odd. Trained embeddings and
 item features both carry the parity, and a small projector is fitted so that projected features
@@ -8,14 +8,13 @@ land near their item's embedding: a new "even" item then ranks high for even use
 from __future__ import annotations
 
 import hashlib
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
-from safetensors.torch import save_file
 
+from bundle.writer import write_bundle as write_bundle_files
 from models.config import ProjectorConfig
 from models.projection import ModalProjector
 
@@ -49,12 +48,9 @@ def write_bundle(
     fit_steps: int = 300,
     hidden: int = 32,
 ) -> TinyBundle:
-    """Write manifest.json, users.npy, items.npy, ids, seen.npz, projector.safetensors, index."""
-    import faiss
-
+    """The checkerboard bundle at `root`, with a projector fitted to it (`fit_steps` Adam steps)."""
     modal_dims = dict(sorted((modal_dims or {"text": 12}).items()))
     rng = np.random.default_rng(seed)
-    root.mkdir(parents=True, exist_ok=True)
     direction = _unit(rng.standard_normal(dim))
     sign_u = np.where(np.arange(n_users) % 2 == 0, 1.0, -1.0)[:, None]
     sign_i = np.where(np.arange(n_items) % 2 == 0, 1.0, -1.0)[:, None]
@@ -75,37 +71,21 @@ def write_bundle(
     indptr[1:] = np.cumsum([len(s) for s in seen])
     indices = np.asarray([i for s in seen for i in s], dtype=np.int64)
 
-    np.save(root / "users.npy", users)
-    np.save(root / "items.npy", items)
-    (root / "user_ids.json").write_text(json.dumps([f"u{u}" for u in range(n_users)]))
-    (root / "item_ids.json").write_text(json.dumps([f"i{i}" for i in range(n_items)]))
-    np.savez(root / "seen.npz", indptr=indptr, indices=indices)
     projector = _fit_projector(modal_dims, dim, hidden, features, items, fit_steps, seed)
-    save_file(
-        {k: v.contiguous() for k, v in projector.state_dict().items()},
-        root / "projector.safetensors",
+    write_bundle_files(
+        root,
+        users=users,
+        items=items,
+        user_ids=[f"u{u}" for u in range(n_users)],
+        item_ids=[f"i{i}" for i in range(n_items)],
+        seen=(indptr, indices),
+        projector=projector,
+        model="lightgcn",
+        dataset="checkerboard",
+        modal_dims=modal_dims,
+        code_version="test",
+        created_at="2026-11-26T23:59:00+00:00",
     )
-    index = faiss.IndexFlatIP(dim)
-    index.add(items)
-    faiss.write_index(index, str(root / "index.faiss"))
-
-    files = sorted(p.name for p in root.iterdir() if p.name != "manifest.json")
-    manifest = {
-        "format_version": 1,
-        "model": "lightgcn",
-        "dataset": "checkerboard",
-        "dim": dim,
-        "n_users": n_users,
-        "n_items": n_items,
-        "modalities": modal_dims,
-        "projector": {"hidden": hidden, "dropout": 0.0},
-        "score": "inner_product",
-        "metrics": {},
-        "created_at": "2026-11-26T23:59:00+00:00",
-        "code_version": "test",
-        "files": {name: hashlib.sha256((root / name).read_bytes()).hexdigest() for name in files},
-    }
-    (root / "manifest.json").write_text(json.dumps(manifest, indent=2))
     return TinyBundle(root, users, items, features, seen, signal)
 
 

@@ -72,7 +72,7 @@ def test_run_directory_holds_a_loadable_bundle(tmp_path, dataset, result) -> Non
     cfg = small_config()
     bundle = write_run(tmp_path, dataset, result, cfg, "synthetic")
     manifest = json.loads((bundle / "manifest.json").read_text())
-    assert manifest["format_version"] == 1
+    assert manifest["format_version"] == 2
     assert manifest["n_items"] == len(result.view.warm_items)
     assert set(manifest["files"]) == {
         "users.npy",

@@ -1,4 +1,5 @@
-"""Load and check an artifact bundle (docs/BUNDLE.md, format 1). Nothing is ever unpickled."""
+"""Load and check an artifact bundle (docs/BUNDLE.md, format 2; format 1 is read too). Nothing is
+ever unpickled."""
 
 from __future__ import annotations
 
@@ -12,11 +13,17 @@ import numpy as np
 import torch
 from safetensors.torch import load_file
 
-from models.bundle_format import FORMAT_VERSION, PROJECTOR_FILE, REQUIRED_FILES, sha256_file
+from bundle.format import (
+    IGNORED_FILES,
+    PROJECTOR_FILE,
+    READABLE_VERSIONS,
+    REQUIRED_FILES,
+    BundleError,
+    sha256_file,
+)
 from models.config import ProjectorConfig
 from models.idmap import IdMap
 from models.projection import ModalProjector
-from service.errors import BundleError
 
 
 @dataclass(frozen=True)
@@ -103,8 +110,10 @@ def parse_manifest(raw: bytes) -> Manifest:
     if not isinstance(data, dict):
         raise BundleError("manifest.json must hold an object")
     version = data.get("format_version")
-    if version != FORMAT_VERSION:
-        raise BundleError(f"bundle format_version {version!r}; this service reads {FORMAT_VERSION}")
+    if type(version) is not int or version not in READABLE_VERSIONS:
+        readable = ", ".join(map(str, READABLE_VERSIONS))
+        raise BundleError(f"bundle format_version {version!r}; this reader reads {readable}")
+    ignored = IGNORED_FILES.get(version, frozenset())
     try:
         modalities = {str(k): int(v) for k, v in sorted(dict(data.get("modalities", {})).items())}
         projector = dict(data.get("projector", {}))
@@ -118,7 +127,7 @@ def parse_manifest(raw: bytes) -> Manifest:
             modalities=modalities,
             projector_hidden=int(projector.get("hidden", ProjectorConfig.hidden)),
             projector_dropout=float(projector.get("dropout", ProjectorConfig.dropout)),
-            files={str(k): str(v) for k, v in dict(data["files"]).items()},
+            files={str(k): str(v) for k, v in dict(data["files"]).items() if k not in ignored},
             created_at=str(data.get("created_at", "")),
             code_version=str(data.get("code_version", "")),
             metrics=dict(data.get("metrics", {})),

@@ -1,5 +1,5 @@
 """The bundle's format (docs/BUNDLE.md): the one place its version and file names are defined,
-shared by the writer (training/export.py) and the reader (service/bundle.py). No torch, no I/O
+shared by the writer (bundle/writer.py) and the reader (bundle/reader.py). No torch, no I/O
 beyond hashing a file it is handed."""
 
 from __future__ import annotations
@@ -7,7 +7,8 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # what the writer writes
+READABLE_VERSIONS = (1, 2)  # what the reader accepts
 MANIFEST_FILE = "manifest.json"
 USERS_FILE = "users.npy"
 ITEMS_FILE = "items.npy"
@@ -15,8 +16,14 @@ USER_IDS_FILE = "user_ids.json"
 ITEM_IDS_FILE = "item_ids.json"
 SEEN_FILE = "seen.npz"
 PROJECTOR_FILE = "projector.safetensors"
-INDEX_FILE = "index.faiss"
 REQUIRED_FILES = (USERS_FILE, ITEMS_FILE, USER_IDS_FILE, ITEM_IDS_FILE, SEEN_FILE)
+# Files an older version carried that the reader neither needs nor checks: version 1 wrote a
+# FAISS index of items.npy, which the service never read (it builds its own from items.npy).
+IGNORED_FILES = {1: frozenset({"index.faiss"})}
+
+
+class BundleError(Exception):
+    """The bundle is missing, altered, or of a format this reader cannot read."""
 
 
 def sha256_file(path: Path) -> str:
