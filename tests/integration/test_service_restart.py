@@ -83,7 +83,7 @@ def test_kill9_during_registrations_loses_no_acknowledged_item(
     stop = threading.Event()
 
     def register() -> None:
-        with httpx.Client(base_url=svc.url, timeout=5) as client:
+        with httpx.Client(base_url=svc.url, timeout=60) as client:
             n = 0
             while not stop.is_set():
                 item = {"id": f"k{n}", "features": tiny_bundle.item_features(n % 2, n)}
@@ -96,12 +96,12 @@ def test_kill9_during_registrations_loses_no_acknowledged_item(
 
     writer = threading.Thread(target=register)
     writer.start()
-    deadline = time.monotonic() + 10
+    deadline = time.monotonic() + 120  # liveness only: registrations go through at all
     while len(acked) < 40 and time.monotonic() < deadline:
         time.sleep(0.01)
     svc.kill9()
     stop.set()
-    writer.join(10)
+    writer.join(60)
     assert len(acked) >= 40
     svc.start()
     assert svc.http.get("/readyz").json()["items"]["cold"] >= len(acked)

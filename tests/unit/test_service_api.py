@@ -249,14 +249,20 @@ def test_scores_are_finite(client: TestClient) -> None:
     assert all(math.isfinite(i["score"]) for i in _recs(client, "u3", k=16)["items"])
 
 
+def _vectors(engines: list, item: str) -> list[np.ndarray]:
+    return [e.catalogue.vectors([e.item_ids.index(item)]) for e in engines]
+
+
 def test_replicas_converge_on_the_latest_write(settings: Settings, tiny: TinyBundle) -> None:
     with TestClient(create_app(settings)) as a, TestClient(create_app(settings)) as b:
         a.post("/items", json={"id": "x", "features": tiny.item_features(0)})
         b.post("/items", json={"id": "x", "features": tiny.item_features(1)})  # later: it wins
-        time.sleep(0.3)
         engines = [c.app.state.engine for c in (a, b)]
-        vecs = [e.catalogue.vectors([e.item_ids.index("x")]) for e in engines]
-        assert np.allclose(vecs[0], vecs[1])
+        deadline = time.monotonic() + 30  # liveness only: each follows the other's write
+        while not np.allclose(*_vectors(engines, "x")):
+            assert time.monotonic() < deadline, "the replicas never converged"
+            time.sleep(0.01)
+        vecs = _vectors(engines, "x")
         assert float(vecs[0][0] @ engines[0].bundle.users[1]) > 0  # the odd version
         stale = {b"type": b"item", b"id": b"x", b"origin": b"old", b"digest": b"", b"ts": b"0"}
         a.app.state.engine.apply_event("1-0", stale)  # an old event replayed: ignored
