@@ -9,11 +9,9 @@ import subprocess
 from pathlib import Path
 
 import numpy as np
-import pytest
 from conftest import REPO, ServiceProcess, coldrec_command, start_service
 
-training_cli = pytest.importorskip("training.cli")
-sources = pytest.importorskip("training.sources")
+from training.data.resolve import resolve_data
 
 K = 5
 
@@ -52,7 +50,7 @@ def test_train_serve_register_recommend_hit(
 ) -> None:
     run = tmp_path / "run"
     _train(run)
-    data = sources.resolve_data("synthetic")
+    data = resolve_data("synthetic")
     cold = np.load(run / "split.npz")["cold_test_items"]  # dataset item indices
     env = {"COLDREC_REDIS_URL": redis_url, "COLDREC_NAMESPACE": "e2e"}
     svc = start_service(services, run, env, tmp_path / "serve.log", cli=True)

@@ -10,16 +10,15 @@ from fastapi.testclient import TestClient
 from service_bundle import write_bundle
 
 from bundle.reader import load_bundle, project
+from models.text_encoder import TextEncoder, TextEncoderUnavailable
 from service.main import create_app
 from service.settings import Settings
-
-text_encoder = pytest.importorskip("models.text_encoder")
 
 
 def test_raw_text_is_encoded_with_minilm(redis_url: str, tmp_path: Path) -> None:
     try:
-        encoder = text_encoder.TextEncoder().load()
-    except text_encoder.TextEncoderUnavailable as exc:
+        encoder = TextEncoder().load()
+    except TextEncoderUnavailable as exc:
         pytest.skip(f"MiniLM unavailable: {exc}")
     tb = write_bundle(tmp_path / "bundle", modal_dims={"text": 384}, fit_steps=20)
     settings = Settings(bundle=tb.path, redis_url=redis_url, namespace="text")
