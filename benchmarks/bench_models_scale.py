@@ -40,8 +40,9 @@ from models.config import ModelConfig
 from models.graph import bipartite_adjacency
 from models.registry import MODELS
 from training.config import RunConfig
-from training.sources import resolve_data
-from training.trainer import WarmView, make_split, peak_rss_mib
+from training.data.resolve import resolve_data
+from training.fitting.trainer import make_split, peak_rss_mib
+from training.fitting.warm_view import WarmView
 
 
 class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):

@@ -99,7 +99,7 @@ START=$(date +%s)
 sleep 5  # the last values scraped
 END=$(date +%s)
 
-"$PY" -m training.dashboard_png --prometheus "http://127.0.0.1:$PROM_PORT" \
+"$PY" -m clients.dashboard_png --prometheus "http://127.0.0.1:$PROM_PORT" \
     --out "$OUT/dashboard.png" --start "$((START - 5))" --end "$END" --step 1 \
     --rate-interval "$RATE_INTERVAL"
 echo "wrote $OUT/dashboard.png"

@@ -14,7 +14,7 @@ from models.config import ModelConfig
 from models.projection import ModalProjector
 
 
-class ModelNotReady(RuntimeError):
+class ModelNotPrepared(RuntimeError):
     """A method that needs the training graphs was called before `prepare`."""
 
 
@@ -74,7 +74,7 @@ class RecModel(nn.Module, ABC):
     @property
     def graphs(self) -> TrainGraphs:
         if self._graphs is None:
-            raise ModelNotReady(f"{self.name}: call prepare(graphs) first")
+            raise ModelNotPrepared(f"{self.name}: call prepare(graphs) first")
         return self._graphs
 
     def begin_epoch(self, epoch: int) -> dict[str, float]:
@@ -116,7 +116,9 @@ class RecModel(nn.Module, ABC):
     def encode_items(self, features: dict[str, Tensor]) -> Tensor:
         """Inductive item embeddings from content features alone: [n, d]."""
         if self.projector is None:
-            raise ModelNotReady(f"{self.name}: the dataset has no modalities to encode items from")
+            raise ModelNotPrepared(
+                f"{self.name}: the dataset has no modalities to encode items from"
+            )
         out: Tensor = self.projector(features)
         return out
 

@@ -36,7 +36,7 @@ from models.config import ModelConfig
 from models.diffmm_cold import ItemViews, cold_item_views, warm_item_views
 from models.diffusion import Denoiser, DiffusionSchedule, UserRows
 from models.graph import bipartite_adjacency, spmm
-from models.modal_graphs import check_features, require_modalities
+from models.modal_graphs import check_modal_features, require_modalities
 
 
 class DiffMM(RecModel):
@@ -91,7 +91,7 @@ class DiffMM(RecModel):
 
     # -- lifecycle -----------------------------------------------------------------------------
     def prepare(self, graphs: TrainGraphs) -> None:
-        features = check_features(graphs, self.modal_dims)  # raises before any state changes
+        features = check_modal_features(graphs, self.modal_dims)  # raises before any state changes
         super().prepare(graphs)
         self._features = features
         self._rows = UserRows(graphs.users, graphs.items, self.n_users, self.n_items)
@@ -120,7 +120,7 @@ class DiffMM(RecModel):
 
     # -- diffusion side ------------------------------------------------------------------------
     def _user_rows(self) -> UserRows:
-        _ = self.graphs  # raises ModelNotReady before prepare
+        _ = self.graphs  # raises ModelNotPrepared before prepare
         assert self._rows is not None
         return self._rows
 
@@ -225,7 +225,7 @@ class DiffMM(RecModel):
         return edge_dropout(graph, self.cfg.diffmm.keep_rate, seed).to(self._adjacency().device)
 
     def _adjacency(self) -> Tensor:
-        _ = self.graphs  # raises ModelNotReady before prepare
+        _ = self.graphs  # raises ModelNotPrepared before prepare
         assert self._adj is not None
         return self._adj
 

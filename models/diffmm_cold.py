@@ -1,7 +1,7 @@
 """DiffMM's own cold start, a diagnostic (issue 3 item 4; MODELS.md 2, "Why DiffMM collapses").
 
-The views of items in DiffMM's space that training/diagnostics.py compares: what the original
-code gives an item with no interaction, and the same views for the training items.
+The views of items in DiffMM's space that training/evaluation/diagnostics.py compares: what the
+original code gives an item with no interaction, and the same views for the training items.
 """
 
 from __future__ import annotations

@@ -60,7 +60,7 @@ class Lattice(KnnGraphRecModel):
         return combine([sym_normalize_edges(learned).scaled(1.0 - lam), frozen.scaled(lam)])
 
     def propagate(self) -> tuple[Tensor, Tensor]:
-        adj = self.graphs.adj  # raises ModelNotReady before prepare
+        adj = self.graphs.adj  # raises ModelNotPrepared before prepare
         (graph,) = self._cache.get(lambda: [self.item_graph()], self.training)
         ego = torch.cat([self.user_table.weight, self.item_table.weight])  # [U + I, d]
         final = lightgcn_mean(adj, ego, self.cfg.n_layers)

@@ -56,7 +56,7 @@ class Micro(KnnGraphRecModel):
 
     def _backbone_and_views(self) -> tuple[Tensor, Tensor, list[Tensor]]:
         """(LightGCN users [U, d], LightGCN items [I, d], views H^m = (A^m)^L E_id [I, d])."""
-        adj = self.graphs.adj  # raises ModelNotReady before prepare
+        adj = self.graphs.adj  # raises ModelNotPrepared before prepare
         graphs = self._cache.get(self.modal_graphs, self.training)
         layers = self.cfg.micro.item_layers
         views = [propagate_items(g, self.item_table.weight, layers) for g in graphs]

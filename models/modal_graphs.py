@@ -14,7 +14,7 @@ from models.graph import spmm
 from models.knn import Edges, cosine_topk, edge_spmm, knn_edges
 
 
-def check_features(graphs: TrainGraphs, modal_dims: dict[str, int]) -> dict[str, Tensor]:
+def check_modal_features(graphs: TrainGraphs, modal_dims: dict[str, int]) -> dict[str, Tensor]:
     """The frozen features of each modality the model was built for, checked: {name: [I, d_m]}."""
     out: dict[str, Tensor] = {}
     for name, dim in sorted(modal_dims.items()):
@@ -163,7 +163,7 @@ class KnnGraphRecModel(RecModel):
         )
 
     def prepare(self, graphs: TrainGraphs) -> None:
-        features = check_features(graphs, self.modal_dims)  # raises before any state changes
+        features = check_modal_features(graphs, self.modal_dims)  # raises before any state changes
         super().prepare(graphs)
         self.item_graphs.prepare(features)
         self._cache.invalidate()

@@ -1,1 +1,1 @@
-"""The offline pipeline: datasets, splits, training, evaluation, reports, bundles and the CLI."""
+"""The offline pipeline: data, protocol, fitting, evaluation, report, export and the CLI."""

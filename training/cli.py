@@ -14,9 +14,9 @@ from models.registry import MODELS
 
 def _train(args: argparse.Namespace) -> int:
     from training.config import RunConfig, apply_overrides, load_config_file, parse_assignments
+    from training.data.resolve import resolve_data
     from training.export import write_run
-    from training.sources import resolve_data
-    from training.trainer import train
+    from training.fitting.trainer import train
 
     cfg = RunConfig()
     if args.config:
@@ -49,14 +49,14 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _data_stats(args: argparse.Namespace) -> int:
-    from training.sources import resolve_data
+    from training.data.resolve import resolve_data
 
     sys.stdout.write(json.dumps(resolve_data(args.dir).stats()) + "\n")
     return 0
 
 
 def _report(args: argparse.Namespace) -> int:
-    from training.report import write_report
+    from training.report.writer import write_report
 
     path = write_report([Path(r) for r in args.runs], Path(args.out))
     sys.stdout.write(f"{path}\n")
@@ -64,8 +64,8 @@ def _report(args: argparse.Namespace) -> int:
 
 
 def _ensemble(args: argparse.Namespace) -> int:
-    from training.ensemble import Member, ensemble, write_ensemble
-    from training.sources import resolve_data
+    from training.data.resolve import resolve_data
+    from training.fitting.ensemble import Member, ensemble, write_ensemble
 
     a, b = Member.load(Path(args.run_a)), Member.load(Path(args.run_b))
     data = args.data or str(a.config.get("data", ""))
@@ -93,8 +93,8 @@ def _serve(args: argparse.Namespace) -> int:
 def _replay(args: argparse.Namespace) -> int:
     import httpx
 
-    from training.replay import ReplayConfig, format_report, replay
-    from training.sources import resolve_data
+    from clients.replay import ReplayConfig, format_report, replay
+    from training.data.resolve import resolve_data
 
     logging.getLogger("httpx").setLevel(logging.WARNING)  # not one line per request
     run = Path(args.run)

@@ -26,8 +26,8 @@ from bundle.format import (
     sha256_file,
 )
 from training.config import RunConfig, to_dict
-from training.datasets import Dataset
-from training.trainer import TrainResult
+from training.data.dataset import Dataset
+from training.fitting.trainer import TrainResult
 
 
 def write_run(

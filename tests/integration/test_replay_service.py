@@ -12,9 +12,9 @@ from pathlib import Path
 import numpy as np
 from conftest import REPO, ServiceProcess, start_service
 
-from training.replay import held_out_by_user, sample_users
-from training.sources import resolve_data
-from training.splits import Split
+from clients.replay import held_out_by_user, sample_users
+from training.data.resolve import resolve_data
+from training.protocol.splits import Split
 
 DATA = "synthetic:n_users=120,n_items=80,seed=1"
 K = 10

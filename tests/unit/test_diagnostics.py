@@ -16,11 +16,11 @@ from models.diffmm import DiffMM
 from models.graph import bipartite_adjacency
 from models.lightgcn import LightGCN
 from training.config import RunConfig
-from training.diagnostics import cold_start_diagnostics, cold_tracks
-from training.evaluate import evaluate_tracks
-from training.report import write_report
-from training.synthetic import synthetic_dataset
-from training.trainer import train
+from training.data.synthetic import synthetic_dataset
+from training.evaluation.diagnostics import cold_start_diagnostics
+from training.evaluation.ranking import cold_tracks, evaluate_tracks
+from training.fitting.trainer import train
+from training.report.writer import write_report
 
 MODAL_DIMS = {"image": 12, "text": 8}
 

@@ -12,13 +12,13 @@ from tiny_config import SMALL_GRAPH_MODELS, tiny_config
 
 from training.cli import main
 from training.config import RunConfig
-from training.ensemble import EnsembleError, Member, combine, ensemble
-from training.evaluate import evaluate_tracks
+from training.data.synthetic import synthetic_dataset
+from training.evaluation.ranking import evaluate_tracks
 from training.export import write_run
-from training.report import write_report
-from training.splits import split_cold_warm
-from training.synthetic import synthetic_dataset
-from training.trainer import train
+from training.fitting.ensemble import EnsembleError, Member, combine, ensemble
+from training.fitting.trainer import train
+from training.protocol.splits import split_cold_warm
+from training.report.writer import write_report
 
 DATA = "synthetic:n_users=160,n_items=120,seed=2"
 

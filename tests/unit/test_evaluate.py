@@ -9,15 +9,15 @@ import pytest
 import scipy.sparse as sp
 
 from models.idmap import IdMap
-from training.datasets import Dataset
-from training.evaluate import (
+from training.data.dataset import Dataset
+from training.evaluation.ranking import (
     evaluate_tracks,
     metric_names,
     per_user_metrics,
     random_tracks,
     rank_metrics,
 )
-from training.splits import Part, split_cold_warm
+from training.protocol.splits import Part, split_cold_warm
 
 L3 = 1.0 / math.log2(3)  # discount of rank 2: 0.63093
 

@@ -11,10 +11,10 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from training import loaders
-from training.dataset_formats import DatasetError, UnknownFormat, UnsafePickle, detect_format
-from training.loaders import load_dataset
-from training.sparse_pickle import load_sparse_pickle
+from training.data import readers
+from training.data.formats import DatasetError, UnknownFormat, UnsafePickle, detect_format
+from training.data.readers import load_dataset
+from training.data.sparse_pickle import load_sparse_pickle
 
 BEAUTY = Path(__file__).resolve().parents[3] / "shared" / "data" / "amazon_beauty"  # ../shared
 
@@ -38,7 +38,7 @@ def _fake_vec(text: str) -> np.ndarray:
 
 @pytest.fixture(autouse=True)
 def fake_minilm(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    monkeypatch.setattr("training.text.TextEncoder", FakeEncoder)
+    monkeypatch.setattr("training.data.text.TextEncoder", FakeEncoder)
     monkeypatch.setenv("COLDREC_CACHE_DIR", str(tmp_path / "cache"))
 
 
@@ -269,6 +269,6 @@ def test_amazon_beauty_counts_and_matrix_alignment() -> None:
     assert (ds.n_users, ds.n_items, ds.n_interactions) == (22_363, 12_101, 198_502)
     assert ds.modal_dims == {"text": 384}
     # SOURCE.md: matrix row u = line u, column i = i-th sorted ASIN; the pickles agree with us.
-    dm = loaders.load_diffmm(BEAUTY)
+    dm = readers.load_diffmm(BEAUTY)
     pairs = set(zip(ds.users.tolist(), ds.items.tolist(), strict=True))
     assert pairs == set(zip(dm.users.tolist(), dm.items.tolist(), strict=True))

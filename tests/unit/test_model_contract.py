@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import torch
 
-from models.base import Batch, ModelNotReady, RecModel, TrainGraphs, bpr_terms
+from models.base import Batch, ModelNotPrepared, RecModel, TrainGraphs, bpr_terms
 from models.config import (
     DiffMMConfig,
     LatticeConfig,
@@ -208,7 +208,7 @@ def test_prepare_rejects_wrong_sizes(name: str) -> None:
         model.prepare(replace(graphs, n_users=N_USERS - 1))
     if name != "lightgcn":  # LightGCN does not read features
         _rejects_wrong_features(model, graphs)
-    with pytest.raises(ModelNotReady):  # a refused prepare leaves the model unprepared
+    with pytest.raises(ModelNotPrepared):  # a refused prepare leaves the model unprepared
         model.embeddings()
 
 

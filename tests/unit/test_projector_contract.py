@@ -1,7 +1,7 @@
 """The cold-item contract over every registry model, through the real trainer (issue 3 item 8).
 
-Each model is trained by `training.trainer.train` on small generated data with small dims and
-few epochs, its projector fitted as in production, then:
+Each model is trained by `training.fitting.trainer.train` on small generated data with small dims
+and few epochs, its projector fitted as in production, then:
 (a) `encode_items` of a trained (warm) item lands near its trained embedding;
 (b) on the checkerboard, a new "even" item ranks in the top 10 for even users, above every
     odd item;
@@ -18,9 +18,9 @@ from tiny_config import SMALL_GRAPH_MODELS, tiny_config
 
 from models.registry import MODELS
 from training.config import RunConfig
-from training.splits import Part
-from training.synthetic import checkerboard_dataset, checkerboard_features, synthetic_dataset
-from training.trainer import TrainResult, train
+from training.data.synthetic import checkerboard_dataset, checkerboard_features, synthetic_dataset
+from training.fitting.trainer import TrainResult, train
+from training.protocol.splits import Part
 
 NAMES = sorted(MODELS)
 

@@ -10,11 +10,7 @@ import httpx
 import numpy as np
 import pytest
 
-from models.idmap import IdMap
-from service.metrics import Metrics
-from training.cli import build_parser
-from training.datasets import Dataset
-from training.replay import (
+from clients.replay import (
     ReplayConfig,
     ReplayError,
     ReplayResult,
@@ -26,7 +22,11 @@ from training.replay import (
     replay,
     sample_users,
 )
-from training.splits import Part, Split
+from models.idmap import IdMap
+from service.metrics import Metrics
+from training.cli import build_parser
+from training.data.dataset import Dataset
+from training.protocol.splits import Part, Split
 
 
 def _dataset() -> Dataset:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from training.report import ReportError, dataset_label, pct, sci, write_report
+from training.report.writer import ReportError, dataset_label, pct, sci, write_report
 
 TRACKS = ("warm", "sparse", "active", "cold_only", "cold_all")
 
@@ -153,7 +153,7 @@ def test_formatting() -> None:
 
 
 def test_dataset_labels_name_ablations() -> None:
-    from training.report_tables import dataset_label
+    from training.report.tables import dataset_label
 
     assert dataset_label("amazon_beauty") == "Amazon Beauty"
     assert dataset_label("tiktok") == "TikTok"

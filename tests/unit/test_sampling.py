@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from training.sampling import BprSampler
+from training.protocol.sampling import BprSampler
 
 
 def test_epoch_covers_every_interaction_once_with_true_negatives() -> None:

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 
 from models.idmap import IdMap
-from training.datasets import Dataset
-from training.splits import Part, Split, split_cold_warm
+from training.data.dataset import Dataset
+from training.protocol.splits import Part, Split, split_cold_warm
 
 
 def make_dataset(n_users: int = 40, n_items: int = 60, seed: int = 0) -> Dataset:
@@ -85,7 +85,7 @@ def test_bad_fraction_is_refused() -> None:
 def test_shipped_split_keeps_the_sources_parts() -> None:
     from dataclasses import replace
 
-    from training.splits import shipped_split
+    from training.protocol.splits import shipped_split
 
     ds = make_dataset()
     with pytest.raises(ValueError, match="ships no split"):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from training.synthetic import checkerboard_dataset, checkerboard_features, synthetic_dataset
+from training.data.synthetic import checkerboard_dataset, checkerboard_features, synthetic_dataset
 
 
 def _matrix(ds) -> np.ndarray:  # small dense user x item matrix, tests only

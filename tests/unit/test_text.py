@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from models.text_encoder import TextEncoder, TextEncoderUnavailable
-from training.text import default_cache_dir, encode_texts_cached, text_cache_key
+from training.data.text import default_cache_dir, encode_texts_cached, text_cache_key
 
 
 class CountingEncoder:

@@ -9,10 +9,10 @@ from tiny_config import tiny_config
 
 from models.projection import ModalProjector
 from training.config import RunConfig
+from training.data.synthetic import synthetic_dataset
 from training.export import write_run
-from training.splits import Part
-from training.synthetic import synthetic_dataset
-from training.trainer import train
+from training.fitting.trainer import train
+from training.protocol.splits import Part
 
 
 def small_config(epochs: int = 15) -> RunConfig:
@@ -107,7 +107,7 @@ def test_shipped_split_trains_without_cold_items() -> None:
 
     ds = synthetic_dataset(n_users=60, n_items=40, seed=3)
     # a "shipped" split: each user's last interaction is test, the one before validation
-    from training.splits import split_cold_warm
+    from training.protocol.splits import split_cold_warm
 
     labels = split_cold_warm(ds, cold_fraction=0.0, seed=0).part
     cfg = small_config(epochs=2)

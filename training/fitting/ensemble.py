@@ -17,9 +17,9 @@ from typing import Any
 
 import numpy as np
 
-from training.datasets import Dataset
-from training.evaluate import Metrics, evaluate_tracks, random_tracks
-from training.splits import Split
+from training.data.dataset import Dataset
+from training.evaluation.ranking import TrackMetrics, evaluate_tracks, random_tracks
+from training.protocol.splits import Split
 
 ALPHAS: tuple[float, ...] = tuple(round(0.1 * k, 1) for k in range(11))
 TRACKS_FOR_ALPHA: tuple[str, ...] = ("warm", "cold_all")
@@ -169,7 +169,7 @@ def write_ensemble(out_dir: Path, a: Member, b: Member, result: EnsembleResult, 
     return out_dir
 
 
-def _criterion(valid: dict[str, Metrics]) -> float:
+def _criterion(valid: dict[str, TrackMetrics]) -> float:
     values = [valid[t]["recall@20"] for t in TRACKS_FOR_ALPHA if t in valid]
     return float(np.mean(values)) if values else 0.0
 

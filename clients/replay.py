@@ -19,8 +19,8 @@ import httpx
 import numpy as np
 from prometheus_client.parser import text_string_to_metric_families
 
-from training.datasets import Dataset
-from training.splits import Part, Split
+from training.data.dataset import Dataset
+from training.protocol.splits import Part, Split
 
 KINDS = ("warm", "cold")
 COUNTERS = ("coldrec_recommended_items", "coldrec_hits", "coldrec_interactions")

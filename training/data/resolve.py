@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from training.datasets import Dataset
+from training.data.dataset import Dataset
 
 SYNTHETIC = "synthetic"
 
@@ -13,13 +13,13 @@ def resolve_data(spec: str) -> Dataset:
     """`synthetic` -> the default generated dataset; `synthetic:n_users=500,seed=3` -> with
     those arguments; `synthetic:checkerboard` -> the checkerboard fixture; else a folder path."""
     if spec == SYNTHETIC or spec.startswith(SYNTHETIC + ":"):
-        from training.synthetic import checkerboard_dataset, synthetic_dataset
+        from training.data.synthetic import checkerboard_dataset, synthetic_dataset
 
         _, _, args = spec.partition(":")
         if args == "checkerboard":
             return checkerboard_dataset()
         return synthetic_dataset(**_parse_kwargs(args))
-    from training.loaders import load_dataset
+    from training.data.readers import load_dataset
 
     return load_dataset(Path(spec))
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import scipy.sparse as sp
 
-from training.dataset_formats import (
+from training.data.formats import (
     DIFFMM_TEST,
     DIFFMM_TRAIN,
     DIFFMM_VALID,

@@ -1,26 +1,18 @@
 """The report's number formatting and its grid tables (configuration, runs, metric per track).
 
 Formatting helpers are plain functions; the tables live on `RunGrid`, the runs indexed by
-(dataset, model), which `training.report.Report` extends with the page assembly.
+(dataset, model), which `training.report.writer.Report` extends with the page assembly.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    from training.report import RunResult
+from training.report.run_result import RunResult
 
 KS = (10, 20, 50)
-MODEL_LABELS = {
-    "lightgcn": "LightGCN",
-    "lattice": "LATTICE",
-    "micro": "MICRO",
-    "diffmm": "DiffMM",
-    "ensemble(lattice+micro)": "LATTICE+MICRO",
-}
 DASH = "–"
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import copy
 import itertools
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import torch
@@ -18,13 +18,11 @@ from tqdm.auto import tqdm
 from models.base import RecModel
 from models.projection import ModalProjector
 from training.config import TrainConfig
-from training.datasets import Dataset
-from training.evaluate import rank_metrics
-from training.sampling import BprSampler
-from training.splits import Part, Split
-
-if TYPE_CHECKING:
-    from training.trainer import WarmView
+from training.data.dataset import Dataset
+from training.evaluation.ranking import cold_track, rank_metrics
+from training.fitting.warm_view import WarmView
+from training.protocol.sampling import BprSampler
+from training.protocol.splits import Part, Split
 
 
 @dataclass
@@ -160,14 +158,19 @@ def fit_projector(
 class _ColdValidator:
     """Cold validation Recall@20 among the cold validation items: how well the projector ranks
     new items against each other, independent of how loud they are next to warm items (that
-    is chosen afterwards, by `_select_scale`)."""
+    is chosen afterwards, by `_select_scale`).
+
+    Truth, masked items and pool are the validation cold_only track's (`cold_track`); the users
+    are every user with a cold validation interaction, including any without a training one
+    (whom the track leaves out), as the projector's epoch has always been chosen.
+    """
 
     def __init__(self, dataset: Dataset, split: Split) -> None:
-        self.exclude = split.matrix(dataset, Part.TRAIN)
-        self.truth = split.matrix(dataset, Part.COLD_VALID)
+        track = cold_track(dataset, split, "valid")
+        self.exclude = track.exclude
+        self.truth = track.truth
         self.users = np.unique(dataset.users[split.part == Part.COLD_VALID])
-        self.pool = np.zeros(dataset.n_items, dtype=bool)
-        self.pool[split.cold_valid_items] = True
+        self.pool = track.pools()["cold_only"]
 
     def recall20(self, user_emb: np.ndarray, item_emb: np.ndarray) -> float:
         metrics = rank_metrics(

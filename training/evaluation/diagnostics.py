@@ -10,7 +10,7 @@ halves on the same split: the native path ("before") and the projector ("after")
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import torch
@@ -19,14 +19,10 @@ from torch import Tensor
 
 from models.base import RecModel
 from models.diffmm import DiffMM
-from training.datasets import Dataset
-from training.evaluate import Metrics, rank_metrics
-from training.splits import Part, Split
-
-if TYPE_CHECKING:
-    from training.trainer import WarmView
-
-COLD_TRACKS: tuple[str, ...] = ("cold_only", "cold_all")
+from training.data.dataset import Dataset
+from training.evaluation.ranking import cold_tracks
+from training.fitting.warm_view import WarmView
+from training.protocol.splits import Split
 
 
 def cold_start_diagnostics(
@@ -96,37 +92,6 @@ def _diffmm_cosines(model: DiffMM, features: dict[str, Tensor], is_test: np.ndar
             "warm": _mean_cos(warm.modal, warm.embedding),
         },
     }
-
-
-def cold_tracks(
-    user_emb: np.ndarray | Tensor,
-    item_emb: np.ndarray | Tensor,
-    dataset: Dataset,
-    split: Split,
-    phase: str = "test",
-) -> dict[str, Metrics]:
-    """The cold_only and cold_all tracks of `training.evaluate.evaluate_tracks` alone (the same
-    truth, pools and evaluated users), without paying for the warm track."""
-    if phase not in ("test", "valid"):
-        raise ValueError("phase must be 'test' or 'valid'")
-    part, items = (
-        (Part.COLD_TEST, split.cold_test_items)
-        if phase == "test"
-        else (Part.COLD_VALID, split.cold_valid_items)
-    )
-    train = split.matrix(dataset, Part.TRAIN)
-    users = np.flatnonzero(np.diff(train.indptr) > 0)
-    truth = split.matrix(dataset, part)
-    pool = np.zeros(dataset.n_items, dtype=bool)
-    pool[items] = True
-    out: dict[str, Metrics] = {}
-    for name, candidates in (("cold_only", pool), ("cold_all", None)):
-        track = rank_metrics(
-            user_emb, item_emb, exclude=train, truth=truth, candidates=candidates, users=users
-        )
-        if track["n_users"] > 0:
-            out[name] = track
-    return out
 
 
 def _norm(x: np.ndarray) -> float:

@@ -6,11 +6,11 @@ Each section returns its Markdown lines; an optional section returns none when n
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from training.report_tables import (
+from training.report.run_result import MODEL_LABELS, RunResult
+from training.report.tables import (
     DASH,
-    MODEL_LABELS,
     RunGrid,
     dataset_label,
     fmt,
@@ -19,9 +19,6 @@ from training.report_tables import (
     table_line,
     warn,
 )
-
-if TYPE_CHECKING:
-    from training.report import RunResult
 
 DIAGNOSTICS_INTRO = (
     "**Before**: the original model's own path for an item with no interaction "

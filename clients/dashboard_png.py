@@ -4,7 +4,7 @@ Each panel's PromQL targets (`deploy/grafana/dashboards/coldrec.json`) go throug
 range API (`/api/v1/query_range`), Grafana's `$__rate_interval` replaced by a fixed window, and
 the series are drawn with matplotlib in the dashboard's grid order.
 
-    python -m training.dashboard_png --prometheus http://127.0.0.1:9090 --minutes 5 \
+    python -m clients.dashboard_png --prometheus http://127.0.0.1:9090 --minutes 5 \
         --out docs/dashboard.png
 """
 
@@ -161,7 +161,7 @@ def _style(ax: Axes, panel: Panel) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m training.dashboard_png", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m clients.dashboard_png", description=__doc__)
     parser.add_argument("--prometheus", required=True, help="Prometheus base URL")
     parser.add_argument("--out", required=True, type=Path, help="PNG to write")
     parser.add_argument("--minutes", type=float, default=5.0, help="window ending now")

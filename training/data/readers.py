@@ -8,7 +8,7 @@ Formats (see each folder's SOURCE.md under ../shared/data):
   `<Name>.text`, optional raw float32 `<Name>.feat1CLS` (text) and `<Name>.feat3CLS` (image).
 - MMRec: `<name>.inter` TSV (`userID itemID [timestamp] x_label`) with `*_feat.npy`.
 - DiffMM: pickled scipy.sparse `trnMat.pkl`, `valMat.pkl` (or `*_valid.pkl`), `tstMat.pkl` with
-  `*_feat.npy`. These pickles are read with a restricted unpickler (`training.sparse_pickle`).
+  `*_feat.npy`. These pickles are read with a restricted unpickler (`training.data.sparse_pickle`).
 """
 
 from __future__ import annotations
@@ -21,7 +21,8 @@ from pathlib import Path
 import numpy as np
 
 from models.idmap import IdMap
-from training.dataset_formats import (
+from training.data.dataset import Dataset
+from training.data.formats import (
     DIFFMM_TEST,
     DIFFMM_TRAIN,
     LOOKED_FOR,
@@ -38,9 +39,8 @@ from training.dataset_formats import (
     mmrec_inter,
     recbole_name,
 )
-from training.datasets import Dataset
-from training.sparse_pickle import load_sparse_pickle
-from training.text import encode_texts_cached
+from training.data.sparse_pickle import load_sparse_pickle
+from training.data.text import encode_texts_cached
 
 log = logging.getLogger(__name__)
 

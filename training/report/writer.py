@@ -4,30 +4,19 @@ One run per (model, dataset); several models and datasets go into one report. Wi
 models only (the random baseline is shown beside them and never wins); ⚠️ marks a model result
 that does not beat the random ranking.
 
-The page is assembled here; `training.report_tables` formats numbers and builds the grid tables,
-`training.report_sections` the optional sections and the closing summary.
+The page is assembled here; `training.report.tables` formats numbers and builds the grid tables,
+`training.report.sections` the optional sections and the closing summary.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-from training.plots import plot_cold_vs_warm, plot_recall_per_track
-from training.report_sections import diagnostics_section, ensemble_section, summary_table
-from training.report_tables import (
-    DASH,
-    KS,
-    MODEL_LABELS,
-    RunGrid,
-    dataset_label,
-    pct,
-    sci,
-    slug,
-)
+from training.report.plots import plot_cold_vs_warm, plot_recall_per_track
+from training.report.run_result import MODEL_LABELS, ReportError, RunResult, load_run
+from training.report.sections import diagnostics_section, ensemble_section, summary_table
+from training.report.tables import DASH, KS, RunGrid, dataset_label, pct, sci, slug
 
 __all__ = [
     "DASH",
@@ -43,40 +32,6 @@ __all__ = [
     "slug",
     "write_report",
 ]
-
-
-class ReportError(ValueError):
-    """A run folder that cannot be reported (missing or malformed files, duplicate runs)."""
-
-
-@dataclass(frozen=True)
-class RunResult:
-    """One run folder: its metrics.json and config.json, as parsed JSON."""
-
-    run_dir: Path
-    model: str
-    dataset: str
-    metrics: dict[str, Any]
-    config: dict[str, Any]
-
-    @property
-    def label(self) -> str:
-        return MODEL_LABELS.get(self.model, self.model)
-
-    def value(self, track: str, key: str, phase: str = "test") -> float | None:
-        """A test (or valid) metric; None when the run lacks that track."""
-        v = self.metrics.get(phase, {}).get(track, {}).get(key)
-        return None if v is None else float(v)
-
-
-def load_run(run_dir: Path) -> RunResult:
-    """Read `run_dir/metrics.json` and `run_dir/config.json`."""
-    try:
-        metrics = json.loads((run_dir / "metrics.json").read_text())
-        config = json.loads((run_dir / "config.json").read_text())
-        return RunResult(run_dir, str(metrics["model"]), str(metrics["dataset"]), metrics, config)
-    except (OSError, json.JSONDecodeError, KeyError) as exc:
-        raise ReportError(f"{run_dir}: not a finished run ({exc})") from exc
 
 
 def write_report(run_dirs: Sequence[Path], out_dir: Path) -> Path:

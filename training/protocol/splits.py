@@ -8,7 +8,7 @@ from enum import IntEnum
 import numpy as np
 import scipy.sparse as sp
 
-from training.datasets import Dataset
+from training.data.dataset import Dataset
 
 
 class Part(IntEnum):

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 import numpy as np
 
 from models.idmap import IdMap
-from training.datasets import Dataset
+from training.data.dataset import Dataset
 
 DEFAULT_MODALITIES: Mapping[str, int] = {"text": 32, "image": 16}
 CHECKERBOARD_MODALITIES: Mapping[str, int] = {"text": 8}

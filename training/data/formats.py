@@ -1,7 +1,7 @@
 """Dataset formats: the file names each format ships, their detection, and the loaders' errors.
 
-`detect_format` names the format of a folder (P5, RecBole, MMRec, DiffMM); `training.loaders`
-reads it. The file layouts are described in `training.loaders`.
+`detect_format` names the format of a folder (P5, RecBole, MMRec, DiffMM); `training.data.readers`
+reads it. The file layouts are described in `training.data.readers`.
 """
 
 from __future__ import annotations

@@ -8,22 +8,24 @@ NDCG uses the standard IDCG over min(|T_u|, K) ideal hits (MMRec/DiffMM, MODELS.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse as sp
 import torch
 from torch import Tensor
 
-from training.datasets import Dataset
-from training.splits import Part, Split
+from training.data.dataset import Dataset
+from training.protocol.splits import Part, Split
 
 KS: tuple[int, ...] = (10, 20, 50)
 CHUNK = 2048  # users scored at once: 2048 x 12k float32 = 100 MB at most
 SPARSE_MAX = 5  # sparse users: <= 5 training interactions
 ACTIVE_MIN = 20  # active users: >= 20 training interactions
 TRACKS: tuple[str, ...] = ("warm", "sparse", "active", "cold_only", "cold_all")
+COLD_TRACKS: tuple[str, ...] = ("cold_only", "cold_all")
 
-Metrics = dict[str, float]
+TrackMetrics = dict[str, float]
 # (user chunk [b] int64, candidate items [c] int64) -> scores [b, c]
 ScoreFn = Callable[[np.ndarray, np.ndarray], Tensor]
 
@@ -42,7 +44,7 @@ def rank_metrics(
     candidates: np.ndarray | None,
     users: np.ndarray | None = None,
     ks: Sequence[int] = KS,
-) -> Metrics:
+) -> TrackMetrics:
     """Mean Recall@K and NDCG@K of an inner-product ranking, plus `n_users`.
 
     `exclude` and `truth` are [n_users, n_items] CSR (training items; held-out items).
@@ -111,10 +113,10 @@ def per_user_metrics(
     return evaluated, out
 
 
-def summarise(per_user: np.ndarray, ks: Sequence[int] = KS) -> Metrics:
+def summarise(per_user: np.ndarray, ks: Sequence[int] = KS) -> TrackMetrics:
     """Average per-user rows into a track dict (zeros when no user is evaluated)."""
     means = per_user.mean(axis=0) if len(per_user) else np.zeros(2 * len(ks))
-    track: Metrics = {name: float(m) for name, m in zip(metric_names(ks), means, strict=True)}
+    track: TrackMetrics = {name: float(m) for name, m in zip(metric_names(ks), means, strict=True)}
     track["n_users"] = len(per_user)
     return track
 
@@ -126,23 +128,31 @@ def evaluate_tracks(
     split: Split,
     phase: str = "test",
     ks: Sequence[int] = KS,
-) -> dict[str, Metrics]:
+) -> dict[str, TrackMetrics]:
     """Every track of one model. `item_emb` [n_items, d] has a row for every dataset item:
     trained rows for warm items, projected rows for cold items (the caller builds it)."""
-    u = _as_tensor(user_emb)  # [n_users, d]
-    v = _as_tensor(item_emb)  # [n_items, d]
-    if u.shape[0] != dataset.n_users or v.shape[0] != dataset.n_items:
-        raise ValueError("embeddings must have a row for every dataset user and item")
-
-    def score(chunk: np.ndarray, cand: np.ndarray) -> Tensor:
-        return u[torch.from_numpy(chunk).to(u.device)] @ v[torch.from_numpy(cand).to(v.device)].T
-
+    score = _inner_product(user_emb, item_emb, dataset)
     return _tracks(score, dataset, split, phase, ks)
+
+
+def cold_tracks(
+    user_emb: np.ndarray | Tensor,
+    item_emb: np.ndarray | Tensor,
+    dataset: Dataset,
+    split: Split,
+    phase: str = "test",
+    ks: Sequence[int] = KS,
+) -> dict[str, TrackMetrics]:
+    """The cold_only and cold_all tracks of `evaluate_tracks` alone (the same `ColdTrack`),
+    without paying for the warm track."""
+    score = _inner_product(user_emb, item_emb, dataset)
+    tracks = _cold(score, cold_track(dataset, split, phase), ks)
+    return {name: track for name, track in tracks.items() if track["n_users"] > 0}
 
 
 def random_tracks(
     dataset: Dataset, split: Split, phase: str = "test", seed: int = 0, ks: Sequence[int] = KS
-) -> dict[str, Metrics]:
+) -> dict[str, TrackMetrics]:
     """The same tracks for a ranking by uniform random scores: the baseline to beat."""
     gen = torch.Generator().manual_seed(seed)
 
@@ -152,30 +162,65 @@ def random_tracks(
     return _tracks(score, dataset, split, phase, ks)
 
 
+@dataclass(frozen=True)
+class ColdTrack:
+    """What the cold tracks of one phase evaluate, defined here once for every caller.
+
+    Truth: the phase's cold interactions (held-out items never trained). Pools: cold_only ranks
+    the phase's cold items among themselves, cold_all among every item. Training items are
+    masked. Evaluated users: those with >= 1 training interaction (the rule of every track) and
+    >= 1 truth item in the pool (`per_user_metrics`).
+    """
+
+    truth: sp.csr_matrix  # [n_users, n_items] the phase's cold interactions
+    exclude: sp.csr_matrix  # [n_users, n_items] training interactions, masked when ranking
+    items: np.ndarray  # [n_cold] the phase's cold items
+    users: np.ndarray  # [m] users with >= 1 training interaction
+
+    def pools(self) -> dict[str, np.ndarray | None]:
+        """Candidates of each cold track, in COLD_TRACKS order: a bool mask [n_items] or None
+        (all items)."""
+        only = np.zeros(self.truth.shape[1], dtype=bool)
+        only[self.items] = True
+        return {"cold_only": only, "cold_all": None}
+
+
+def cold_track(
+    dataset: Dataset, split: Split, phase: str = "test", *, train: sp.csr_matrix | None = None
+) -> ColdTrack:
+    """The cold tracks of `phase` ("test" or "valid"); `train` is the training matrix when the
+    caller already has it."""
+    _, cold_part = _parts(phase)
+    items = split.cold_test_items if phase == "test" else split.cold_valid_items
+    train = split.matrix(dataset, Part.TRAIN) if train is None else train
+    return ColdTrack(split.matrix(dataset, cold_part), train, items, trained_users(train))
+
+
+def trained_users(train: sp.csr_matrix) -> np.ndarray:
+    """Users with at least one training interaction, the only ones any track evaluates
+    (MMRec's `filter_out_cod_start_users`): the others' embeddings never trained."""
+    return np.flatnonzero(np.diff(train.indptr) > 0)
+
+
 def _tracks(
     score: ScoreFn, dataset: Dataset, split: Split, phase: str, ks: Sequence[int]
-) -> dict[str, Metrics]:
-    """Warm once, segment it for sparse/active, then the two cold pools.
-
-    Users without any training interaction are left out of every track (MMRec's
-    `filter_out_cod_start_users`): their embeddings never trained.
-    """
-    if phase not in ("test", "valid"):
-        raise ValueError("phase must be 'test' or 'valid'")
-    warm_part, cold_part = (
-        (Part.TEST, Part.COLD_TEST) if phase == "test" else (Part.VALID, Part.COLD_VALID)
-    )
-    cold_items = split.cold_test_items if phase == "test" else split.cold_valid_items
+) -> dict[str, TrackMetrics]:
+    """Warm once, segment it for sparse/active, then the two cold pools (`cold_track`)."""
+    warm_part, _ = _parts(phase)
     train = split.matrix(dataset, Part.TRAIN)  # [n_users, n_items]
     n_train = np.diff(train.indptr)  # [n_users]
-    users = np.flatnonzero(n_train > 0)
-    out: dict[str, Metrics] = {}
+    out: dict[str, TrackMetrics] = {}
 
     warm_mask = np.zeros(dataset.n_items, dtype=bool)
     warm_mask[split.warm_items(dataset.n_items)] = True
     warm_truth = split.matrix(dataset, warm_part)
     evaluated, per_user = per_user_metrics(
-        score, exclude=train, truth=warm_truth, candidates=warm_mask, users=users, ks=ks
+        score,
+        exclude=train,
+        truth=warm_truth,
+        candidates=warm_mask,
+        users=trained_users(train),
+        ks=ks,
     )
     out["warm"] = summarise(per_user, ks)
     sparse = n_train[evaluated] <= SPARSE_MAX
@@ -183,15 +228,44 @@ def _tracks(
     out["sparse"] = summarise(per_user[sparse], ks)
     out["active"] = summarise(per_user[active], ks)
 
-    cold_truth = split.matrix(dataset, cold_part)
-    cold_mask = np.zeros(dataset.n_items, dtype=bool)
-    cold_mask[cold_items] = True
-    for name, cand in (("cold_only", cold_mask), ("cold_all", None)):
+    out |= _cold(score, cold_track(dataset, split, phase, train=train), ks)
+    return {name: track for name, track in out.items() if track["n_users"] > 0}
+
+
+def _cold(score: ScoreFn, cold: ColdTrack, ks: Sequence[int]) -> dict[str, TrackMetrics]:
+    out: dict[str, TrackMetrics] = {}
+    for name, candidates in cold.pools().items():
         _, per_user = per_user_metrics(
-            score, exclude=train, truth=cold_truth, candidates=cand, users=users, ks=ks
+            score,
+            exclude=cold.exclude,
+            truth=cold.truth,
+            candidates=candidates,
+            users=cold.users,
+            ks=ks,
         )
         out[name] = summarise(per_user, ks)
-    return {name: track for name, track in out.items() if track["n_users"] > 0}
+    return out
+
+
+def _parts(phase: str) -> tuple[Part, Part]:
+    """(warm part, cold part) of a phase."""
+    if phase not in ("test", "valid"):
+        raise ValueError("phase must be 'test' or 'valid'")
+    return (Part.TEST, Part.COLD_TEST) if phase == "test" else (Part.VALID, Part.COLD_VALID)
+
+
+def _inner_product(
+    user_emb: np.ndarray | Tensor, item_emb: np.ndarray | Tensor, dataset: Dataset
+) -> ScoreFn:
+    u = _as_tensor(user_emb)  # [n_users, d]
+    v = _as_tensor(item_emb)  # [n_items, d]
+    if u.shape[0] != dataset.n_users or v.shape[0] != dataset.n_items:
+        raise ValueError("embeddings must have a row for every dataset user and item")
+
+    def score(chunk: np.ndarray, cand: np.ndarray) -> Tensor:
+        return u[torch.from_numpy(chunk).to(u.device)] @ v[torch.from_numpy(cand).to(v.device)].T
+
+    return score
 
 
 def _as_tensor(x: np.ndarray | Tensor) -> Tensor:

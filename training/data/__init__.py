@@ -1,0 +1,1 @@
+"""Datasets: the Dataset type, format detection, readers, synthetic data, text encoding."""

@@ -1,0 +1,1 @@
+"""Evaluation: full-ranking metrics on every track, and the cold-start diagnostics."""

@@ -1,0 +1,1 @@
+"""Fitting: the warm training view, the backbone trainer, the modal projector, ensembles."""

@@ -1,0 +1,1 @@
+"""The Markdown report: finished runs read back, their tables, sections and plots."""

@@ -1,0 +1,50 @@
+"""One finished run as the report reads it back: its metrics.json and config.json."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+MODEL_LABELS = {
+    "lightgcn": "LightGCN",
+    "lattice": "LATTICE",
+    "micro": "MICRO",
+    "diffmm": "DiffMM",
+    "ensemble(lattice+micro)": "LATTICE+MICRO",
+}
+
+
+class ReportError(ValueError):
+    """A run folder that cannot be reported (missing or malformed files, duplicate runs)."""
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """One run folder: its metrics.json and config.json, as parsed JSON."""
+
+    run_dir: Path
+    model: str
+    dataset: str
+    metrics: dict[str, Any]
+    config: dict[str, Any]
+
+    @property
+    def label(self) -> str:
+        return MODEL_LABELS.get(self.model, self.model)
+
+    def value(self, track: str, key: str, phase: str = "test") -> float | None:
+        """A test (or valid) metric; None when the run lacks that track."""
+        v = self.metrics.get(phase, {}).get(track, {}).get(key)
+        return None if v is None else float(v)
+
+
+def load_run(run_dir: Path) -> RunResult:
+    """Read `run_dir/metrics.json` and `run_dir/config.json`."""
+    try:
+        metrics = json.loads((run_dir / "metrics.json").read_text())
+        config = json.loads((run_dir / "config.json").read_text())
+        return RunResult(run_dir, str(metrics["model"]), str(metrics["dataset"]), metrics, config)
+    except (OSError, json.JSONDecodeError, KeyError) as exc:
+        raise ReportError(f"{run_dir}: not a finished run ({exc})") from exc
