@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-import time
 
 import numpy as np
 import pytest
@@ -185,26 +184,26 @@ def test_concurrent_writes_and_searches(data) -> None:
 
 def test_batcher_groups_concurrent_queries_and_passes_errors() -> None:
     seen_sizes: list[int] = []
+    searching, gate = threading.Event(), threading.Event()
 
-    def slow_search(queries: list[Query]):
+    def held_search(queries: list[Query]):
         seen_sizes.append(len(queries))
         if any(q.k == 0 for q in queries):
             raise RuntimeError("boom")
-        time.sleep(0.05)
+        searching.set()
+        gate.wait(30)
         return [[] for _ in queries]
 
-    batcher = SearchBatcher(slow_search, max_batch=8)
+    batcher = SearchBatcher(held_search, max_batch=8)
     batcher.start()
     try:
-        threads = [
-            threading.Thread(target=batcher.search, args=(Query(np.zeros(2, np.float32), 1),))
-            for _ in range(6)
-        ]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-        assert sum(seen_sizes) == 6 and max(seen_sizes) > 1  # some requests shared a search
+        query = Query(np.zeros(2, np.float32), 1)
+        first = batcher.submit(query)
+        assert searching.wait(30)  # the first query is being searched, alone
+        waiting = [batcher.submit(query) for _ in range(5)]  # queued meanwhile
+        gate.set()
+        assert [f.result(30) for f in [first, *waiting]] == [[]] * 6
+        assert seen_sizes == [1, 5]  # the five that waited shared one search
         with pytest.raises(RuntimeError, match="boom"):
             batcher.search(Query(np.zeros(2, np.float32), 0))
     finally:
