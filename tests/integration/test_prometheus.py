@@ -24,7 +24,7 @@ from conftest import REPO, ServiceProcess, free_port, start_service
 from external import unavailable
 from service_bundle import TinyBundle
 
-from training.dashboard_png import load_panels, substitute
+from clients.dashboard_png import load_panels, substitute
 
 PROM_DIR = REPO / "deploy" / "prometheus"
 DASHBOARD = REPO / "deploy" / "grafana" / "dashboards" / "coldrec.json"
