@@ -45,6 +45,11 @@ class Keys:
         return f"{self.ns}:rate:{identity}:{second}"
 
     @property
+    def catalogue(self) -> str:
+        """STRING (JSON): the dataset this state belongs to, and the bundle that recorded it."""
+        return f"{self.ns}:catalogue"
+
+    @property
     def events(self) -> str:
         """STREAM: item upserts, retirements and interactions, followed by every replica."""
         return f"{self.ns}:events"

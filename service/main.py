@@ -8,15 +8,18 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.datastructures import State
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from service import problems
+from service.errors import BundleError
 from service.features import Encoder
 from service.guard import BodyLimit
 from service.metrics import Metrics
 from service.routes import health, interactions, items, recommendations
 from service.runtime import Runtime
 from service.settings import Settings, get_settings
+from service.state import StateRefused
 
 log = logging.getLogger(__name__)
 
@@ -24,7 +27,11 @@ log = logging.getLogger(__name__)
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     """Load the bundle, connect Redis, build the index, replay, follow the stream; undo on exit."""
-    runtime = Runtime.start(app.state.settings, app.state.metrics, app.state.text_encoder)
+    try:
+        runtime = Runtime.start(app.state.settings, app.state.metrics, app.state.text_encoder)
+    except (BundleError, StateRefused) as exc:
+        app.state.refused = f"cannot start: {exc}"  # what StartupRefusal reports
+        raise
     app.state.engine = runtime.engine
     try:
         yield
@@ -53,7 +60,31 @@ def create_app(
         app.include_router(router)
     app.add_middleware(RequestTimer, metrics=app.state.metrics)
     app.add_middleware(BodyLimit, max_bytes=app.state.settings.max_body_bytes)
+    app.add_middleware(StartupRefusal, state=app.state)
     return app
+
+
+class StartupRefusal:
+    """Pure ASGI middleware: a start refused on purpose (a bad bundle, a state of another
+    dataset) reaches the server as its reason alone, so uvicorn logs that line, not a traceback.
+    The exception still propagates (TestClient raises it)."""
+
+    def __init__(self, app: ASGIApp, state: State) -> None:
+        self.app = app
+        self.state = state
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "lifespan":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_reason(message: Message) -> None:
+            reason = getattr(self.state, "refused", None)
+            if message["type"] == "lifespan.startup.failed" and reason:
+                message = {"type": message["type"], "message": reason}
+            await send(message)
+
+        await self.app(scope, receive, send_reason)
 
 
 class RequestTimer:

