@@ -22,9 +22,12 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 
 WORKDIR /app
 COPY pyproject.toml README.md ./
+# The service only: no training/ (fitting, evaluation, report) and no clients/ (replay). `coldrec
+# serve` imports neither; `coldrec train` here says it needs the training package.
 COPY models ./models
-COPY training ./training
+COPY bundle ./bundle
 COPY service ./service
+COPY coldrec ./coldrec
 
 # torch first, from the index of the chosen device (a plain `torch` from PyPI would pull CUDA
 # into the CPU image); the project's torch range is then already satisfied. The CUDA build swaps

@@ -2,7 +2,7 @@
 
 Not part of the test suite. For each catalogue size it writes a bundle (random clustered
 embeddings, dim 384, a text modality of 384 and an untrained projector of the real shape), starts
-`python -m service.serve` on it against Redis, and drives it from this process with asyncio
+`python -m coldrec serve` on it against Redis, and drives it from this process with asyncio
 (httpx) at several concurrencies. In the same run it times the raw FAISS search over the same
 matrix (one query, `faiss.knn`, and a 32-query batch through torch as the service batches it):
 the floor that end-to-end latency is compared with; and, in this process, `Engine.recommend` and
@@ -143,7 +143,7 @@ def start_server(bundle: Path, redis_url: str, namespace: str) -> tuple[subproce
     port = free_port()
     env = {**os.environ, "COLDREC_REDIS_URL": redis_url, "COLDREC_NAMESPACE": namespace}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "service.serve", "--bundle", str(bundle), "--port", str(port)],
+        [sys.executable, "-m", "coldrec", "serve", "--bundle", str(bundle), "--port", str(port)],
         cwd=REPO,
         env=env,
         stdout=subprocess.DEVNULL,

@@ -1,6 +1,6 @@
 """Load test: a bounded run of mixed reads, writes and interactions against one service process.
 
-Not part of the test suite. Starts `python -m service.serve` on a generated bundle (see
+Not part of the test suite. Starts `coldrec serve` on a generated bundle (see
 bench_service.py), then drives it from this process over loopback for `--seconds` with
 `--concurrency` workers: 70% recommendations, 20% interactions (half on items just recommended,
 so hits happen), 8% registrations, 2% retirements. Reports errors (any 5xx or transport error),

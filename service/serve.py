@@ -1,8 +1,8 @@
-"""`coldrec serve`: run the app under uvicorn for a bundle (or a run directory holding one)."""
+"""Run the app under uvicorn for a bundle (or a run directory holding one): what `coldrec serve`
+calls (coldrec/cli.py), the one way to start the server."""
 
 from __future__ import annotations
 
-import argparse
 import logging
 from pathlib import Path
 
@@ -17,16 +17,3 @@ def serve(bundle: Path, host: str = "127.0.0.1", port: int = 8000) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     app = create_app(Settings(bundle=Path(bundle)))
     uvicorn.run(app, host=host, port=port, log_level="info", access_log=False)
-
-
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m service.serve", description=__doc__)
-    parser.add_argument("--bundle", type=Path, required=True)
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=8000)
-    args = parser.parse_args(argv)
-    serve(args.bundle, args.host, args.port)
-
-
-if __name__ == "__main__":
-    main()

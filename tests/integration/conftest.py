@@ -41,20 +41,17 @@ def free_port() -> int:
 
 
 class ServiceProcess:
-    """`python -m service.serve` (`cli=True`: `coldrec serve`) in a subprocess, with a client."""
+    """`coldrec serve` (the one way to start the server) in a subprocess, with a client."""
 
-    def __init__(self, bundle: Path, env: dict[str, str], log: Path, cli: bool = False) -> None:
-        self.bundle, self.env, self.log, self.cli = bundle, env, log, cli
+    def __init__(self, bundle: Path, env: dict[str, str], log: Path) -> None:
+        self.bundle, self.env, self.log = bundle, env, log
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.proc: subprocess.Popen[bytes] | None = None
         self.http = httpx.Client(base_url=self.url, timeout=10)
 
     def start(self, timeout: float = 60) -> ServiceProcess:
-        prog = (
-            coldrec_command() + ["serve"] if self.cli else [sys.executable, "-m", "service.serve"]
-        )
-        cmd = [*prog, "--bundle", str(self.bundle), "--port", str(self.port)]
+        cmd = [*coldrec_command(), "serve", "--bundle", str(self.bundle), "--port", str(self.port)]
         env = {**os.environ, "OMP_NUM_THREADS": "1", **self.env}
         with self.log.open("ab") as out:
             self.proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=out, stderr=out)
@@ -89,7 +86,7 @@ class ServiceProcess:
 def coldrec_command() -> list[str]:
     """The installed `coldrec` console script next to this interpreter, else its module."""
     script = Path(sys.executable).parent / "coldrec"
-    return [str(script)] if script.exists() else [sys.executable, "-m", "training.cli"]
+    return [str(script)] if script.exists() else [sys.executable, "-m", "coldrec"]
 
 
 @pytest.fixture()
@@ -102,8 +99,8 @@ def services(tmp_path: Path) -> Iterator[list[ServiceProcess]]:
 
 
 def start_service(
-    started: list[ServiceProcess], bundle: Path, env: dict[str, str], log: Path, cli: bool = False
+    started: list[ServiceProcess], bundle: Path, env: dict[str, str], log: Path
 ) -> ServiceProcess:
-    svc = ServiceProcess(bundle, env, log, cli)
+    svc = ServiceProcess(bundle, env, log)
     started.append(svc)
     return svc.start()

@@ -22,7 +22,7 @@ K = 10
 
 def _cli(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
     done = subprocess.run(
-        [sys.executable, "-m", "training.cli", *args],
+        [sys.executable, "-m", "coldrec", *args],
         cwd=REPO,
         capture_output=True,
         text=True,

@@ -53,7 +53,7 @@ def test_train_serve_register_recommend_hit(
     data = resolve_data("synthetic")
     cold = np.load(run / "split.npz")["cold_test_items"]  # dataset item indices
     env = {"COLDREC_REDIS_URL": redis_url, "COLDREC_NAMESPACE": "e2e"}
-    svc = start_service(services, run, env, tmp_path / "serve.log", cli=True)
+    svc = start_service(services, run, env, tmp_path / "serve.log")
 
     items = [
         {

@@ -1,10 +1,10 @@
-"""The `coldrec` command line on generated data: data stats, train, report."""
+"""The `coldrec` command line (coldrec/cli.py) on generated data: data stats, train, report."""
 
 import json
 
 import pytest
 
-from training.cli import build_parser, main
+from coldrec.cli import build_parser, main
 
 
 def test_data_stats_prints_one_json_object(capsys) -> None:
@@ -46,7 +46,7 @@ def test_train_then_report(tmp_path, capsys) -> None:
     config = json.loads((run / "config.json").read_text())
     assert config["train"]["seed"] == 4 and config["train"]["cold_fraction"] == 0.3
     assert config["model"]["dim"] == 16
-    assert (run / "bundle" / "index.faiss").exists() and (run / "split.npz").exists()
+    assert (run / "bundle" / "manifest.json").exists() and (run / "split.npz").exists()
     assert main(["report", str(run), "--out", str(tmp_path / "report")]) == 0
     assert (tmp_path / "report" / "report.md").read_text().startswith("#")
 

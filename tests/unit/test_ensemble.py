@@ -10,7 +10,7 @@ import pytest
 import torch
 from tiny_config import SMALL_GRAPH_MODELS, tiny_config
 
-from training.cli import main
+from coldrec.cli import main
 from training.config import RunConfig
 from training.data.synthetic import synthetic_dataset
 from training.evaluation.ranking import evaluate_tracks

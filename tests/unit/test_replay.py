@@ -22,9 +22,9 @@ from clients.replay import (
     replay,
     sample_users,
 )
+from coldrec.cli import build_parser
 from models.idmap import IdMap
 from service.metrics import Metrics
-from training.cli import build_parser
 from training.data.dataset import Dataset
 from training.protocol.splits import Part, Split
 

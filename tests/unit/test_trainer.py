@@ -81,8 +81,8 @@ def test_run_directory_holds_a_loadable_bundle(tmp_path, dataset, result) -> Non
         "item_ids.json",
         "seen.npz",
         "projector.safetensors",
-        "index.faiss",
     }
+    assert not (bundle / "index.faiss").exists()  # format 2: the service builds its own index
     items = np.load(bundle / "items.npy")
     assert np.array_equal(items, result.item_emb[result.view.warm_items])
     item_ids = json.loads((bundle / "item_ids.json").read_text())

@@ -1,86 +1,39 @@
-"""The `coldrec` command line: train, evaluate and report offline; serve a bundle online."""
+"""The `coldrec` command line: train, evaluate and report offline; serve a bundle online.
+
+Only the standard library is imported here. Each subcommand imports its handler when it runs:
+training's from `training.commands`, the replay client's from `clients.commands`, the server from
+`service.serve`; so `coldrec serve` loads nothing of training, and an install that ships only the
+service (the Docker image) says so instead of failing with a traceback.
+"""
 
 from __future__ import annotations
 
 import argparse
-import json
+import importlib
 import logging
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from models.registry import MODELS
+Handler = Callable[[argparse.Namespace], int]
 
 
-def _train(args: argparse.Namespace) -> int:
-    from training.config import RunConfig, apply_overrides, load_config_file, parse_assignments
-    from training.data.resolve import resolve_data
-    from training.export import write_run
-    from training.fitting.trainer import train
+def _lazy(command: str, module: str, function: str) -> Handler:
+    """A handler that imports `module` only when `coldrec COMMAND` runs."""
 
-    cfg = RunConfig()
-    if args.config:
-        apply_overrides(cfg, load_config_file(Path(args.config)))
-    apply_overrides(cfg, parse_assignments(args.set or []))
-    for flag, key in (("epochs", "train.epochs"), ("seed", "train.seed")):
-        if getattr(args, flag) is not None:
-            apply_overrides(cfg, {key: getattr(args, flag)})
-    if args.cold_fraction is not None:
-        apply_overrides(cfg, {"train.cold_fraction": args.cold_fraction})
-    dataset = resolve_data(args.data)
-    if args.modalities:
-        dataset = dataset.with_modalities([m.strip() for m in args.modalities.split(",") if m])
-    result = train(dataset, args.model, cfg, progress=not args.quiet)
-    bundle = write_run(Path(args.out), dataset, result, cfg, args.data)
-    summary = {
-        "run": str(Path(args.out)),
-        "bundle": str(bundle),
-        "model": args.model,
-        "dataset": dataset.name,
-        "best_epoch": result.metrics["best_epoch"],
-        "train_seconds": result.metrics["train_seconds"],
-        "test_recall@20": {t: m["recall@20"] for t, m in result.metrics["test"].items()},
-        "random_recall@20": {
-            t: m["recall@20"] for t, m in result.metrics["random"]["test"].items()
-        },
-    }
-    sys.stdout.write(json.dumps(summary, indent=2) + "\n")
-    return 0
+    def run(args: argparse.Namespace) -> int:
+        try:
+            handler: Handler = getattr(importlib.import_module(module), function)
+        except ModuleNotFoundError as exc:
+            package = module.partition(".")[0]
+            if exc.name not in (package, module):
+                raise  # a missing dependency inside the package: a real error
+            raise ValueError(
+                f"coldrec {command} needs the {package} package; this install serves only"
+            ) from exc
+        return int(handler(args))
 
-
-def _data_stats(args: argparse.Namespace) -> int:
-    from training.data.resolve import resolve_data
-
-    sys.stdout.write(json.dumps(resolve_data(args.dir).stats()) + "\n")
-    return 0
-
-
-def _report(args: argparse.Namespace) -> int:
-    from training.report.writer import write_report
-
-    path = write_report([Path(r) for r in args.runs], Path(args.out))
-    sys.stdout.write(f"{path}\n")
-    return 0
-
-
-def _ensemble(args: argparse.Namespace) -> int:
-    from training.data.resolve import resolve_data
-    from training.fitting.ensemble import Member, ensemble, write_ensemble
-
-    a, b = Member.load(Path(args.run_a)), Member.load(Path(args.run_b))
-    data = args.data or str(a.config.get("data", ""))
-    if not data:
-        raise ValueError(f"{args.run_a}/config.json names no data: pass --data")
-    result = ensemble(a, b, resolve_data(data), seed=int(a.split.seed))
-    out = write_ensemble(Path(args.out), a, b, result, data)
-    summary = {
-        "run": str(out),
-        "model": result.metrics["model"],
-        "alpha": result.alpha,
-        "test_recall@20": {t: m["recall@20"] for t, m in result.metrics["test"].items()},
-    }
-    sys.stdout.write(json.dumps(summary, indent=2) + "\n")
-    return 0
+    return run
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -90,37 +43,9 @@ def _serve(args: argparse.Namespace) -> int:
     return 0
 
 
-def _replay(args: argparse.Namespace) -> int:
-    import httpx
-
-    from clients.replay import ReplayConfig, format_report, replay
-    from training.data.resolve import resolve_data
-
-    logging.getLogger("httpx").setLevel(logging.WARNING)  # not one line per request
-    run = Path(args.run)
-    data = args.data or str(json.loads((run / "config.json").read_text()).get("data", ""))
-    if not data:
-        raise ValueError(f"{run}/config.json names no data: pass --data")
-    cfg = ReplayConfig(
-        max_users=args.max_users,
-        max_seconds=args.max_seconds,
-        k=args.k,
-        seed=args.seed,
-        users_per_second=args.users_per_second,
-        register_batch=args.register_batch,
-    )
-    with httpx.Client(base_url=args.url, timeout=args.timeout) as client:
-        try:
-            result = replay(run, resolve_data(data), client, cfg)
-        except httpx.TransportError as exc:
-            raise ValueError(f"cannot reach the service at {args.url}: {exc}") from exc
-    sys.stdout.write(format_report(result, cfg.k) + "\n")
-    if args.json:
-        Path(args.json).write_text(json.dumps(result.summary(cfg.k), indent=2) + "\n")
-    return 0
-
-
 def build_parser() -> argparse.ArgumentParser:
+    from models.names import MODEL_NAMES  # a tuple of names: no torch, no model imported
+
     parser = argparse.ArgumentParser(
         prog="coldrec", description="Multimodal cold-start recommendation: train, report, serve."
     )
@@ -131,10 +56,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="fit a model, evaluate the three tracks, write a run with its bundle",
         description="Split the data (cold items held out), fit MODEL with BPR, early-stop on "
         "validation Recall@20, fit the cold-item projector, evaluate every track and write "
-        "RUN_DIR/{bundle/,split.npz,metrics.json,config.json}.",
+        "RUN_DIR/{bundle/,split.npz,embeddings.npz,metrics.json,config.json}.",
     )
     train.add_argument("--data", required=True, help="dataset folder, or synthetic[:key=value,...]")
-    train.add_argument("--model", required=True, choices=sorted(MODELS))
+    train.add_argument("--model", required=True, choices=sorted(MODEL_NAMES))
     train.add_argument("--out", required=True, metavar="RUN_DIR", help="run directory to write")
     train.add_argument("--epochs", type=int, help="maximum epochs (default 200)")
     train.add_argument("--seed", type=int, help="seed of the split, sampling and init (default 0)")
@@ -154,18 +79,18 @@ def build_parser() -> argparse.ArgumentParser:
         help="override one setting, e.g. --set model.dim=64 --set train.lr=1e-3 (repeatable)",
     )
     train.add_argument("--quiet", action="store_true", help="no progress bars")
-    train.set_defaults(func=_train)
+    train.set_defaults(func=_lazy("train", "training.commands", "train"))
 
     data = sub.add_parser("data", help="inspect datasets")
     data_sub = data.add_subparsers(dest="data_command", required=True)
     stats = data_sub.add_parser("stats", help="print users, items, interactions and modalities")
     stats.add_argument("dir", help="dataset folder, or synthetic[:key=value,...]")
-    stats.set_defaults(func=_data_stats)
+    stats.set_defaults(func=_lazy("data stats", "training.commands", "data_stats"))
 
     report = sub.add_parser("report", help="render a Markdown report with plots from runs")
     report.add_argument("runs", nargs="+", metavar="RUN_DIR")
     report.add_argument("--out", required=True, metavar="DIR")
-    report.set_defaults(func=_report)
+    report.set_defaults(func=_lazy("report", "training.commands", "report"))
 
     ens = sub.add_parser(
         "ensemble",
@@ -181,12 +106,17 @@ def build_parser() -> argparse.ArgumentParser:
     ens.add_argument(
         "--data", help="dataset folder or synthetic[:...] (default: the one RUN_A names)"
     )
-    ens.set_defaults(func=_ensemble)
+    ens.set_defaults(func=_lazy("ensemble", "training.commands", "ensemble"))
 
-    serve = sub.add_parser("serve", help="serve a bundle over HTTP (FastAPI under uvicorn)")
+    serve = sub.add_parser(
+        "serve",
+        help="serve a bundle over HTTP (FastAPI under uvicorn)",
+        description="Serve a bundle (docs/SERVICE.md); every other setting comes from the "
+        "COLDREC_* environment variables.",
+    )
     serve.add_argument("--bundle", required=True, help="run directory or its bundle/ directory")
-    serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=8000, help="port (default 8000)")
     serve.set_defaults(func=_serve)
 
     rep = sub.add_parser(
@@ -215,7 +145,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     rep.add_argument("--timeout", type=float, default=30.0, help="HTTP timeout in seconds")
     rep.add_argument("--json", metavar="FILE", help="also write the summary as JSON")
-    rep.set_defaults(func=_replay)
+    rep.set_defaults(func=_lazy("replay", "clients.commands", "replay"))
     return parser
 
 
@@ -228,7 +158,3 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ValueError, FileNotFoundError) as exc:
         sys.stderr.write(f"coldrec: error: {exc}\n")
         return 2
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -1,0 +1,41 @@
+"""The handler of `coldrec replay` (clients/replay.py against a running service): coldrec/cli.py
+parses the arguments and imports this module only when it runs."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+
+
+def replay(args: argparse.Namespace) -> int:
+    import httpx
+
+    from clients.replay import ReplayConfig, format_report
+    from clients.replay import replay as play
+    from training.data.resolve import resolve_data
+
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # not one line per request
+    run = Path(args.run)
+    data = args.data or str(json.loads((run / "config.json").read_text()).get("data", ""))
+    if not data:
+        raise ValueError(f"{run}/config.json names no data: pass --data")
+    cfg = ReplayConfig(
+        max_users=args.max_users,
+        max_seconds=args.max_seconds,
+        k=args.k,
+        seed=args.seed,
+        users_per_second=args.users_per_second,
+        register_batch=args.register_batch,
+    )
+    with httpx.Client(base_url=args.url, timeout=args.timeout) as client:
+        try:
+            result = play(run, resolve_data(data), client, cfg)
+        except httpx.TransportError as exc:
+            raise ValueError(f"cannot reach the service at {args.url}: {exc}") from exc
+    sys.stdout.write(format_report(result, cfg.k) + "\n")
+    if args.json:
+        Path(args.json).write_text(json.dumps(result.summary(cfg.k), indent=2) + "\n")
+    return 0

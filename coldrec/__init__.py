@@ -1,0 +1,1 @@
+"""The `coldrec` command line (coldrec/cli.py); `python -m coldrec` runs it too."""

@@ -1,0 +1,81 @@
+"""The handlers of training's subcommands (`coldrec train`, `data stats`, `report`, `ensemble`):
+coldrec/cli.py parses the arguments and imports this module only when one of them runs."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+
+def train(args: argparse.Namespace) -> int:
+    from training.config import RunConfig, apply_overrides, load_config_file, parse_assignments
+    from training.data.resolve import resolve_data
+    from training.export import write_run
+    from training.fitting.trainer import train as fit
+
+    cfg = RunConfig()
+    if args.config:
+        apply_overrides(cfg, load_config_file(Path(args.config)))
+    apply_overrides(cfg, parse_assignments(args.set or []))
+    for flag, key in (("epochs", "train.epochs"), ("seed", "train.seed")):
+        if getattr(args, flag) is not None:
+            apply_overrides(cfg, {key: getattr(args, flag)})
+    if args.cold_fraction is not None:
+        apply_overrides(cfg, {"train.cold_fraction": args.cold_fraction})
+    dataset = resolve_data(args.data)
+    if args.modalities:
+        dataset = dataset.with_modalities([m.strip() for m in args.modalities.split(",") if m])
+    result = fit(dataset, args.model, cfg, progress=not args.quiet)
+    bundle = write_run(Path(args.out), dataset, result, cfg, args.data)
+    summary = {
+        "run": str(Path(args.out)),
+        "bundle": str(bundle),
+        "model": args.model,
+        "dataset": dataset.name,
+        "best_epoch": result.metrics["best_epoch"],
+        "train_seconds": result.metrics["train_seconds"],
+        "test_recall@20": {t: m["recall@20"] for t, m in result.metrics["test"].items()},
+        "random_recall@20": {
+            t: m["recall@20"] for t, m in result.metrics["random"]["test"].items()
+        },
+    }
+    sys.stdout.write(json.dumps(summary, indent=2) + "\n")
+    return 0
+
+
+def data_stats(args: argparse.Namespace) -> int:
+    from training.data.resolve import resolve_data
+
+    sys.stdout.write(json.dumps(resolve_data(args.dir).stats()) + "\n")
+    return 0
+
+
+def report(args: argparse.Namespace) -> int:
+    from training.report.writer import write_report
+
+    path = write_report([Path(r) for r in args.runs], Path(args.out))
+    sys.stdout.write(f"{path}\n")
+    return 0
+
+
+def ensemble(args: argparse.Namespace) -> int:
+    from training.data.resolve import resolve_data
+    from training.fitting.ensemble import Member, write_ensemble
+    from training.fitting.ensemble import ensemble as combine
+
+    a, b = Member.load(Path(args.run_a)), Member.load(Path(args.run_b))
+    data = args.data or str(a.config.get("data", ""))
+    if not data:
+        raise ValueError(f"{args.run_a}/config.json names no data: pass --data")
+    result = combine(a, b, resolve_data(data), seed=int(a.split.seed))
+    out = write_ensemble(Path(args.out), a, b, result, data)
+    summary = {
+        "run": str(out),
+        "model": result.metrics["model"],
+        "alpha": result.alpha,
+        "test_recall@20": {t: m["recall@20"] for t, m in result.metrics["test"].items()},
+    }
+    sys.stdout.write(json.dumps(summary, indent=2) + "\n")
+    return 0
