@@ -1,4 +1,5 @@
-"""Resolve `--data`: a dataset folder, or `synthetic[:key=value,...]` for generated data."""
+"""Resolve `--data`: a dataset folder, or `synthetic[:key=value,...]` / `synthetic:words[,...]`
+for generated data."""
 
 from __future__ import annotations
 
@@ -11,13 +12,20 @@ SYNTHETIC = "synthetic"
 
 def resolve_data(spec: str) -> Dataset:
     """`synthetic` -> the default generated dataset; `synthetic:n_users=500,seed=3` -> with
-    those arguments; `synthetic:checkerboard` -> the checkerboard fixture; else a folder path."""
+    those arguments; `synthetic:checkerboard` -> the checkerboard fixture; `synthetic:words`
+    (`synthetic:words,n_users=500,...`) -> generated items with words (`synthetic_words`);
+    else a folder path."""
     if spec == SYNTHETIC or spec.startswith(SYNTHETIC + ":"):
         from training.data.synthetic import checkerboard_dataset, synthetic_dataset
 
         _, _, args = spec.partition(":")
         if args == "checkerboard":
             return checkerboard_dataset()
+        kind, _, rest = args.partition(",")
+        if kind == "words":
+            from training.data.synthetic_words import words_dataset
+
+            return words_dataset(**_parse_kwargs(rest))
         return synthetic_dataset(**_parse_kwargs(args))
     from training.data.readers import load_dataset
 
