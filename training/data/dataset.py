@@ -18,6 +18,10 @@ class Dataset:
     `modalities` maps a name (`text`, `image`, `audio`) to float32 features [n_items, d].
     `shipped_part`, when the source ships its own split, labels each interaction
     0 = train, 1 = valid, 2 = test.
+    `events` and `weights`, when the source has them (plain input's `event` and `weight`
+    columns), are each interaction's event name and weight: read and validated, not used by
+    training, which treats every interaction as one implicit positive. `notes` is what the
+    reader dropped or merged (skipped invalid rows, duplicates), shown by `stats()`.
     """
 
     name: str
@@ -28,6 +32,9 @@ class Dataset:
     order: np.ndarray  # [n] int64 or float64
     modalities: dict[str, np.ndarray] = field(default_factory=dict)
     shipped_part: np.ndarray | None = None  # [n] int8
+    events: np.ndarray | None = None  # [n] str
+    weights: np.ndarray | None = None  # [n] float32
+    notes: dict[str, object] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         n = len(self.users)
@@ -40,6 +47,9 @@ class Dataset:
                 raise ValueError(f"modality {name!r} must be float32 [n_items, d]")
         if self.shipped_part is not None and len(self.shipped_part) != n:
             raise ValueError("shipped_part must label every interaction")
+        for label, values in (("events", self.events), ("weights", self.weights)):
+            if values is not None and len(values) != n:
+                raise ValueError(f"{label} must have one value per interaction")
 
     @property
     def n_users(self) -> int:
@@ -54,6 +64,11 @@ class Dataset:
         return len(self.users)
 
     @property
+    def n_items_without_interactions(self) -> int:
+        """Catalogue items that no interaction names (cold from day one)."""
+        return self.n_items - len(np.unique(self.items))
+
+    @property
     def modal_dims(self) -> dict[str, int]:
         return {name: int(f.shape[1]) for name, f in sorted(self.modalities.items())}
 
@@ -64,6 +79,7 @@ class Dataset:
             "items": self.n_items,
             "interactions": self.n_interactions,
             "modalities": self.modal_dims,
+            **self.notes,
         }
 
     def with_modalities(self, names: list[str]) -> Dataset:

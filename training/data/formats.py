@@ -1,7 +1,8 @@
 """Dataset formats: the file names each format ships, their detection, and the loaders' errors.
 
-`detect_format` names the format of a folder (P5, RecBole, MMRec, DiffMM); `training.data.readers`
-reads it. The file layouts are described in `training.data.readers`.
+`detect_format` names the format of a folder (plain CSV/Parquet, P5, RecBole, MMRec, DiffMM);
+`training.data.readers` reads it. The file layouts are described in `training.data.readers` and
+(plain input) `training.data.plain`.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ RECBOLE_FEATS = {"text": "feat1CLS", "image": "feat3CLS"}  # modality -> file su
 RECBOLE_FEAT_DIM = 512
 NPY_MODALITIES = ("text", "image", "audio")  # `<name>_feat.npy`
 DIFFMM_TRAIN, DIFFMM_VALID, DIFFMM_TEST = "trnMat.pkl", "valMat.pkl", "tstMat.pkl"
+PLAIN_SUFFIXES = (".csv", ".parquet")  # interactions.<suffix>, items.<suffix>
 
 
 class DatasetError(ValueError):
@@ -30,6 +32,18 @@ class UnsafePickle(DatasetError):
 
 
 # -- detection -----------------------------------------------------------------------------------
+def plain_table(d: Path, stem: str) -> Path | None:
+    """`<stem>.csv` or `<stem>.parquet` in `d` (an error when both are there)."""
+    found = [d / f"{stem}{s}" for s in PLAIN_SUFFIXES if (d / f"{stem}{s}").is_file()]
+    if len(found) > 1:
+        raise DatasetError(f"{d} holds both {found[0].name} and {found[1].name}; keep one")
+    return found[0] if found else None
+
+
+def is_plain(d: Path) -> bool:
+    return plain_table(d, "interactions") is not None
+
+
 def is_p5(d: Path) -> bool:
     return (d / P5_SEQUENCES).is_file() and (d / P5_ITEM_TEXT).is_file()
 
@@ -61,6 +75,7 @@ def is_diffmm(d: Path) -> bool:
 
 
 LOOKED_FOR = {
+    "plain": "interactions.csv (or .parquet) + items.csv (or .parquet)",
     "p5": f"{P5_SEQUENCES} + {P5_ITEM_TEXT}",
     "recbole": "<Name>.train.inter + <Name>.valid.inter + <Name>.test.inter",
     "mmrec": "<name>.inter (userID, itemID, x_label)",
@@ -69,14 +84,16 @@ LOOKED_FOR = {
 
 
 def detect_format(path: str | Path) -> str:
-    """The format name of a dataset folder: 'p5', 'recbole', 'mmrec' or 'diffmm'.
+    """The format name of a dataset folder: 'plain', 'p5', 'recbole', 'mmrec' or 'diffmm'.
 
-    P5 wins when several match (Beauty ships DiffMM pickles too, but only P5 has the text).
+    Plain input (`interactions.csv`/`.parquet`) wins, then P5 (Beauty ships DiffMM pickles too,
+    but only P5 has the text).
     """
     d = Path(path)
     if not d.is_dir():
         raise DatasetError(f"dataset folder {d} does not exist")
     checks: list[tuple[str, Callable[[Path], object]]] = [
+        ("plain", is_plain),
         ("p5", is_p5),
         ("recbole", recbole_name),
         ("mmrec", mmrec_inter),

@@ -1,6 +1,9 @@
-"""Dataset loaders: detect a folder's format (P5, RecBole, MMRec, DiffMM) and read a Dataset.
+"""Dataset loaders: detect a folder's format (plain, P5, RecBole, MMRec, DiffMM), read a Dataset.
 
 Formats (see each folder's SOURCE.md under ../shared/data):
+
+- plain: a shop's own `interactions.csv` + `items.csv` (or `.parquet`), optional
+  `items.<modality>.npy`; read by `training.data.plain`, whose doc gives the schema.
 
 - P5: `user_sequence.txt` (`user item item ...`, time order) and
   `item_generative_indexing_phase_0.txt` (`item word word ...`), text encoded with MiniLM.
@@ -15,7 +18,7 @@ from __future__ import annotations
 
 import csv
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -45,11 +48,30 @@ from training.data.text import encode_texts_cached
 log = logging.getLogger(__name__)
 
 
-def load_dataset(path: str | Path, *, cache_dir: Path | None = None) -> Dataset:
-    """Detect the format of folder `path` and load it. `cache_dir` holds encoded item text."""
+def load_dataset(
+    path: str | Path,
+    *,
+    cache_dir: Path | None = None,
+    text_columns: Sequence[str] | None = None,
+    skip_invalid: bool = False,
+) -> Dataset:
+    """Detect the format of folder `path` and load it. `cache_dir` holds encoded item text.
+
+    `text_columns` and `skip_invalid` are plain input's (`training.data.plain.load_plain`).
+    """
     d = Path(path)
     fmt = detect_format(d)
     log.info("loading %s as %s", d, fmt)
+    if fmt == "plain":
+        from training.data.plain import load_plain
+
+        return load_plain(
+            d, cache_dir=cache_dir, text_columns=text_columns, skip_invalid=skip_invalid
+        )
+    if text_columns:
+        raise DatasetError(
+            f"--text-columns is for plain input ({LOOKED_FOR['plain']}); {d} is {fmt}"
+        )
     if fmt == "p5":
         return load_p5(d, cache_dir=cache_dir)
     if fmt == "recbole":
