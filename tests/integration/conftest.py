@@ -48,7 +48,7 @@ class ServiceProcess:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.proc: subprocess.Popen[bytes] | None = None
-        self.http = httpx.Client(base_url=self.url, timeout=10)
+        self.http = httpx.Client(base_url=self.url, timeout=60)  # generous: a loaded 2-core box
 
     def start(self, timeout: float = 60) -> ServiceProcess:
         cmd = [*coldrec_command(), "serve", "--bundle", str(self.bundle), "--port", str(self.port)]

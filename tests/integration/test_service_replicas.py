@@ -6,8 +6,8 @@ not this test's: its waits are liveness deadlines only."""
 
 from __future__ import annotations
 
-import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from conftest import ServiceProcess, start_service
@@ -80,15 +80,11 @@ def test_two_replicas_read_your_writes_follow_and_converge(
         time.sleep(0.01)
 
     # concurrent writers on both replicas, same ids: both end with the same catalogue
-    writers = [
-        threading.Thread(target=_write_storm, args=(svc, tiny_bundle, p))
-        for p, svc in enumerate((a, b))
-    ]
-    for w in writers:
-        w.start()
-    for w in writers:
-        w.join(120)
-    assert not any(w.is_alive() for w in writers), "a writer never finished"
+    # through futures, so an assertion failing inside a writer fails the test
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        storms = [pool.submit(_write_storm, svc, tiny_bundle, p) for p, svc in enumerate((a, b))]
+        for storm in storms:
+            storm.result(timeout=120)
     deadline = time.monotonic() + DEADLINE_S
     while (seen := (_catalogue(a), _catalogue(b)))[0] != seen[1]:
         assert time.monotonic() < deadline, f"replicas did not converge: {seen}"
