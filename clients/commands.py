@@ -19,7 +19,9 @@ def replay(args: argparse.Namespace) -> int:
 
     logging.getLogger("httpx").setLevel(logging.WARNING)  # not one line per request
     run = Path(args.run)
-    data = args.data or str(json.loads((run / "config.json").read_text()).get("data", ""))
+    config_path = run / "config.json"
+    config = json.loads(config_path.read_text()) if config_path.is_file() else {}
+    data = args.data or str(config.get("data", ""))
     if not data:
         raise ValueError(f"{run}/config.json names no data: pass --data")
     cfg = ReplayConfig(
@@ -32,7 +34,8 @@ def replay(args: argparse.Namespace) -> int:
     )
     with httpx.Client(base_url=args.url, timeout=args.timeout) as client:
         try:
-            result = play(run, resolve_data(data), client, cfg)
+            dataset = resolve_data(data, **config.get("data_options", {}))  # as trained
+            result = play(run, dataset, client, cfg)
         except httpx.TransportError as exc:
             raise ValueError(f"cannot reach the service at {args.url}: {exc}") from exc
     sys.stdout.write(format_report(result, cfg.k) + "\n")

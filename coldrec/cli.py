@@ -43,6 +43,28 @@ def _serve(args: argparse.Namespace) -> int:
     return 0
 
 
+DATA_HELP = (
+    "dataset folder: plain input (interactions.csv + items.csv, or .parquet; README 'Your own "
+    "data'), P5, RecBole, MMRec or DiffMM, detected; or synthetic[:key=value,...]"
+)
+
+
+def _add_reader_options(parser: argparse.ArgumentParser) -> None:
+    """The plain-input reader's options (README "Your own data")."""
+    parser.add_argument(
+        "--text-columns",
+        metavar="COLS",
+        help="plain input: the items file's columns joined into each item's text, e.g. "
+        "title,description (default: every string column but item_id that is not all numbers)",
+    )
+    parser.add_argument(
+        "--skip-invalid",
+        action="store_true",
+        help="plain input: drop the rows that break the schema (an unknown item, a bad timestamp "
+        "or weight, an empty id), reporting how many and their first lines, instead of failing",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     from models.names import MODEL_NAMES  # a tuple of names: no torch, no model imported
 
@@ -58,7 +80,8 @@ def build_parser() -> argparse.ArgumentParser:
         "validation Recall@20, fit the cold-item projector, evaluate every track and write "
         "RUN_DIR/{bundle/,split.npz,embeddings.npz,metrics.json,config.json}.",
     )
-    train.add_argument("--data", required=True, help="dataset folder, or synthetic[:key=value,...]")
+    train.add_argument("--data", required=True, help=DATA_HELP)
+    _add_reader_options(train)
     train.add_argument("--model", required=True, choices=sorted(MODEL_NAMES))
     train.add_argument("--out", required=True, metavar="RUN_DIR", help="run directory to write")
     train.add_argument("--epochs", type=int, help="maximum epochs (default 200)")
@@ -78,13 +101,28 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="KEY=VALUE",
         help="override one setting, e.g. --set model.dim=64 --set train.lr=1e-3 (repeatable)",
     )
+    train.add_argument(
+        "--deploy",
+        action="store_true",
+        help="train twice (about twice the time): first the evaluation run, as without "
+        "--deploy, chooses the backbone's epoch, the projector's epoch and its loudness on "
+        "validation (metrics.json keeps its figures and states the choices under 'deploy'); "
+        "then a refit on every item and interaction, with those choices and the same seed, "
+        "writes the bundle: every item, those with no interaction projected from their "
+        "features and served as cold. Needs cold validation items when there are modalities",
+    )
     train.add_argument("--quiet", action="store_true", help="no progress bars")
     train.set_defaults(func=_lazy("train", "training.commands", "train"))
 
     data = sub.add_parser("data", help="inspect datasets")
     data_sub = data.add_subparsers(dest="data_command", required=True)
-    stats = data_sub.add_parser("stats", help="print users, items, interactions and modalities")
-    stats.add_argument("dir", help="dataset folder, or synthetic[:key=value,...]")
+    stats = data_sub.add_parser(
+        "stats",
+        help="print users, items (and those without interactions), interactions, modalities, "
+        "and the rows skipped or merged",
+    )
+    stats.add_argument("dir", help=DATA_HELP)
+    _add_reader_options(stats)
     stats.set_defaults(func=_lazy("data stats", "training.commands", "data_stats"))
 
     report = sub.add_parser("report", help="render a Markdown report with plots from runs")

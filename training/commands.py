@@ -7,6 +7,17 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from typing import Any
+
+
+def reader_options(args: argparse.Namespace) -> dict[str, Any]:
+    """`--text-columns` and `--skip-invalid` as `resolve_data`'s keywords (only those given)."""
+    options: dict[str, Any] = {}
+    if getattr(args, "text_columns", None):
+        options["text_columns"] = [c.strip() for c in args.text_columns.split(",") if c.strip()]
+    if getattr(args, "skip_invalid", False):
+        options["skip_invalid"] = True
+    return options
 
 
 def train(args: argparse.Namespace) -> int:
@@ -24,11 +35,26 @@ def train(args: argparse.Namespace) -> int:
             apply_overrides(cfg, {key: getattr(args, flag)})
     if args.cold_fraction is not None:
         apply_overrides(cfg, {"train.cold_fraction": args.cold_fraction})
-    dataset = resolve_data(args.data)
+    dataset = resolve_data(args.data, **reader_options(args))
     if args.modalities:
         dataset = dataset.with_modalities([m.strip() for m in args.modalities.split(",") if m])
-    result = fit(dataset, args.model, cfg, progress=not args.quiet)
-    bundle = write_run(Path(args.out), dataset, result, cfg, args.data)
+    deploy = None
+    if getattr(args, "deploy", False):
+        from training.fitting.deploy import deploy_fit
+
+        deploy = deploy_fit(dataset, args.model, cfg, progress=not args.quiet)
+        result = deploy.evaluation
+    else:
+        result = fit(dataset, args.model, cfg, progress=not args.quiet)
+    bundle = write_run(
+        Path(args.out),
+        dataset,
+        result,
+        cfg,
+        args.data,
+        data_options=reader_options(args),
+        deploy=deploy,
+    )
     summary = {
         "run": str(Path(args.out)),
         "bundle": str(bundle),
@@ -41,6 +67,20 @@ def train(args: argparse.Namespace) -> int:
             t: m["recall@20"] for t, m in result.metrics["random"]["test"].items()
         },
     }
+    if deploy is not None:
+        section = result.metrics["deploy"]  # the line of it; metrics.json has the rest
+        summary["deploy"] = {
+            k: section[k]
+            for k in (
+                "backbone_epochs",
+                "projector_epochs",
+                "scale_multiplier",
+                "n_items",
+                "n_projected",
+                "refit_seconds",
+                "chosen_on",
+            )
+        }
     sys.stdout.write(json.dumps(summary, indent=2) + "\n")
     return 0
 
@@ -48,7 +88,11 @@ def train(args: argparse.Namespace) -> int:
 def data_stats(args: argparse.Namespace) -> int:
     from training.data.resolve import resolve_data
 
-    sys.stdout.write(json.dumps(resolve_data(args.dir).stats()) + "\n")
+    dataset = resolve_data(args.dir, **reader_options(args))
+    stats = dataset.stats()
+    without = {"items_without_interactions": dataset.n_items_without_interactions}
+    stats = {"users": stats["users"], "items": stats["items"], **without, **stats}
+    sys.stdout.write(json.dumps(stats) + "\n")
     return 0
 
 
@@ -69,7 +113,8 @@ def ensemble(args: argparse.Namespace) -> int:
     data = args.data or str(a.config.get("data", ""))
     if not data:
         raise ValueError(f"{args.run_a}/config.json names no data: pass --data")
-    result = combine(a, b, resolve_data(data), seed=int(a.split.seed))
+    dataset = resolve_data(data, **a.config.get("data_options", {}))  # as RUN_A read it
+    result = combine(a, b, dataset, seed=int(a.split.seed))
     out = write_ensemble(Path(args.out), a, b, result, data)
     summary = {
         "run": str(out),

@@ -15,21 +15,35 @@ import scipy.sparse as sp
 from bundle.writer import write_bundle
 from training.config import RunConfig, to_dict
 from training.data.dataset import Dataset
+from training.fitting.deploy import DeployFit
 from training.fitting.trainer import TrainResult
 
 
 def write_run(
-    run_dir: Path, dataset: Dataset, result: TrainResult, cfg: RunConfig, data: str
+    run_dir: Path,
+    dataset: Dataset,
+    result: TrainResult,
+    cfg: RunConfig,
+    data: str,
+    *,
+    data_options: dict[str, Any] | None = None,
+    deploy: DeployFit | None = None,
 ) -> Path:
     """Write RUN_DIR/{bundle/, split.npz, embeddings.npz, metrics.json, config.json}; returns the
-    bundle path."""
+    bundle path. `data_options` (plain input's reader options) go into config.json, so the
+    commands that read the run's data again read it the same way. With `deploy` (whose
+    evaluation run is `result`), everything but the bundle is the evaluation run's and the
+    bundle is the refit's, with every servable item."""
     run_dir.mkdir(parents=True, exist_ok=True)
     result.split.save(str(run_dir / "split.npz"))
     # Every item's embedding (cold rows projected), so runs can be combined and re-evaluated.
     np.savez(run_dir / "embeddings.npz", users=result.user_emb, items=result.item_emb)
     _write_json(run_dir / "metrics.json", result.metrics)
-    config = {"data": data, "modal_dims": dataset.modal_dims, **to_dict(cfg)}
+    options = {"data_options": data_options} if data_options else {}
+    config = {"data": data, **options, "modal_dims": dataset.modal_dims, **to_dict(cfg)}
     _write_json(run_dir / "config.json", config)
+    if deploy is not None:
+        return export_deploy_bundle(run_dir / "bundle", dataset, deploy)
     return export_bundle(run_dir / "bundle", dataset, result)
 
 
@@ -54,6 +68,38 @@ def export_bundle(bundle_dir: Path, dataset: Dataset, result: TrainResult) -> Pa
         modal_dims=dataset.modal_dims,
         metrics=result.metrics["test"],
         code_version=code_version(),
+    )
+
+
+def export_deploy_bundle(bundle_dir: Path, dataset: Dataset, deploy: DeployFit) -> Path:
+    """The refit's bundle: every trained item and every projected one (items that no interaction
+    names), in dataset order, the projected ones listed as such (format 3); the manifest shows
+    the evaluation run's test metrics."""
+    refit, rows = deploy.refit, deploy.bundled
+    view = refit.view
+    position = np.full(dataset.n_items, -1, dtype=np.int64)  # dataset item -> bundle row
+    position[rows] = np.arange(len(rows))
+    seen = sp.csr_matrix(
+        (
+            np.ones(len(view.train_users), dtype=np.float32),
+            (view.train_users, position[view.warm_items[view.train_rows]]),
+        ),
+        shape=(dataset.n_users, len(rows)),
+    )
+    return write_bundle(
+        bundle_dir,
+        users=refit.user_emb,
+        items=refit.item_emb[rows],
+        user_ids=dataset.user_ids.ids,
+        item_ids=dataset.item_ids.externals(rows),
+        seen=seen,
+        projector=refit.model.projector,
+        model=refit.metrics["model"],
+        dataset=dataset.name,
+        modal_dims=dataset.modal_dims,
+        metrics=deploy.evaluation.metrics["test"],
+        code_version=code_version(),
+        projected=position[deploy.projected],
     )
 
 

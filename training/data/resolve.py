@@ -3,6 +3,7 @@ for generated data."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 from training.data.dataset import Dataset
@@ -10,12 +11,17 @@ from training.data.dataset import Dataset
 SYNTHETIC = "synthetic"
 
 
-def resolve_data(spec: str) -> Dataset:
+def resolve_data(
+    spec: str, *, text_columns: Sequence[str] | None = None, skip_invalid: bool = False
+) -> Dataset:
     """`synthetic` -> the default generated dataset; `synthetic:n_users=500,seed=3` -> with
     those arguments; `synthetic:checkerboard` -> the checkerboard fixture; `synthetic:words`
     (`synthetic:words,n_users=500,...`) -> generated items with words (`synthetic_words`);
-    else a folder path."""
+    else a folder path. `text_columns` and `skip_invalid` are plain input's
+    (`training.data.plain`): a run records them in config.json as `data_options`."""
     if spec == SYNTHETIC or spec.startswith(SYNTHETIC + ":"):
+        if text_columns:
+            raise ValueError("--text-columns is for plain input, not generated data")
         from training.data.synthetic import checkerboard_dataset, synthetic_dataset
 
         _, _, args = spec.partition(":")
@@ -29,7 +35,7 @@ def resolve_data(spec: str) -> Dataset:
         return synthetic_dataset(**_parse_kwargs(args))
     from training.data.readers import load_dataset
 
-    return load_dataset(Path(spec))
+    return load_dataset(Path(spec), text_columns=text_columns, skip_invalid=skip_invalid)
 
 
 def _parse_kwargs(text: str) -> dict[str, int | float]:

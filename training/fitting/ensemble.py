@@ -165,6 +165,8 @@ def write_ensemble(out_dir: Path, a: Member, b: Member, result: EnsembleResult, 
             "alphas": [g["alpha"] for g in result.metrics["alpha_grid"]],
         },
     }
+    if a.config.get("data_options"):  # plain input's reader options: read the data as A did
+        config["data_options"] = a.config["data_options"]
     (out_dir / "config.json").write_text(json.dumps(config, indent=2) + "\n")
     return out_dir
 
