@@ -7,8 +7,9 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
-FORMAT_VERSION = 2  # what the writer writes
-READABLE_VERSIONS = (1, 2)  # what the reader accepts
+FORMAT_VERSION = 2  # what the writer writes for a bundle of trained items only
+PROJECTED_VERSION = 3  # what it writes when some items are projected (PROJECTED_FILE)
+READABLE_VERSIONS = (1, 2, 3)  # what the reader accepts
 MANIFEST_FILE = "manifest.json"
 USERS_FILE = "users.npy"
 ITEMS_FILE = "items.npy"
@@ -16,6 +17,9 @@ USER_IDS_FILE = "user_ids.json"
 ITEM_IDS_FILE = "item_ids.json"
 SEEN_FILE = "seen.npz"
 PROJECTOR_FILE = "projector.safetensors"
+# Format 3: int64 sorted rows of the items whose embedding the projector made from their
+# features (items with no training interaction, `coldrec train --deploy`); served as cold.
+PROJECTED_FILE = "projected.npy"
 REQUIRED_FILES = (USERS_FILE, ITEMS_FILE, USER_IDS_FILE, ITEM_IDS_FILE, SEEN_FILE)
 # Files an older version carried that the reader neither needs nor checks: version 1 wrote a
 # FAISS index of items.npy, which the service never read (it builds its own from items.npy).

@@ -1,5 +1,5 @@
-"""Load and check an artifact bundle (docs/BUNDLE.md, format 2; format 1 is read too). Nothing is
-ever unpickled."""
+"""Load and check an artifact bundle (docs/BUNDLE.md, formats 2 and 3; format 1 is read too).
+Nothing is ever unpickled."""
 
 from __future__ import annotations
 
@@ -15,6 +15,8 @@ from safetensors.torch import load_file
 
 from bundle.format import (
     IGNORED_FILES,
+    PROJECTED_FILE,
+    PROJECTED_VERSION,
     PROJECTOR_FILE,
     READABLE_VERSIONS,
     REQUIRED_FILES,
@@ -59,6 +61,14 @@ class Bundle:
     seen_indptr: np.ndarray  # [n_users + 1] int64
     seen_indices: np.ndarray  # [nnz] int64, item rows
     projector: ModalProjector | None
+    # [m] int64 sorted item rows the projector embedded from features (format 3; empty before):
+    # items with no training interaction, served as cold
+    projected: np.ndarray
+
+    def is_projected(self, row: int) -> bool:
+        """Whether item row `row` was projected from features rather than trained."""
+        at = int(np.searchsorted(self.projected, row))
+        return at < len(self.projected) and int(self.projected[at]) == row
 
     def seen(self, user: int) -> np.ndarray:
         """Item rows user `user` trained on: int64 [m]."""
@@ -87,6 +97,7 @@ def load_bundle(path: Path) -> Bundle:
     item_ids = _load_ids(root / "item_ids.json", manifest.n_items)
     indptr, indices = _load_seen(root / "seen.npz", manifest.n_users, manifest.n_items)
     projector = _load_projector(root, manifest)
+    projected = _load_projected(root, manifest)
     return Bundle(
         path=root,
         manifest=manifest,
@@ -98,6 +109,7 @@ def load_bundle(path: Path) -> Bundle:
         seen_indptr=indptr,
         seen_indices=indices,
         projector=projector,
+        projected=projected,
     )
 
 
@@ -144,6 +156,8 @@ def parse_manifest(raw: bytes) -> Manifest:
 def verify_files(root: Path, manifest: Manifest) -> None:
     """Every required file is listed and present, and every listed file matches its SHA-256."""
     required = list(REQUIRED_FILES) + ([PROJECTOR_FILE] if manifest.modalities else [])
+    if manifest.format_version >= PROJECTED_VERSION:
+        required.append(PROJECTED_FILE)
     missing = [name for name in required if name not in manifest.files]
     if missing:
         raise BundleError(f"manifest.json does not list {missing}")
@@ -201,6 +215,29 @@ def _load_seen(path: Path, n_users: int, n_items: int) -> tuple[np.ndarray, np.n
     if not ok:
         raise BundleError("seen.npz: not a valid CSR over the bundle's users and items")
     return indptr, indices
+
+
+def _load_projected(root: Path, manifest: Manifest) -> np.ndarray:
+    """The projected item rows: int64 [m], sorted, distinct, within the items; empty when the
+    bundle has none (formats 1 and 2)."""
+    if PROJECTED_FILE not in manifest.files:
+        return np.zeros(0, dtype=np.int64)
+    try:
+        rows = np.load(root / PROJECTED_FILE, allow_pickle=False)
+    except ValueError as exc:
+        raise BundleError(f"{PROJECTED_FILE}: not a plain numpy array ({exc})") from exc
+    ok = (
+        rows.ndim == 1
+        and rows.dtype.kind in "iu"
+        and (len(rows) == 0 or (rows.min() >= 0 and rows.max() < manifest.n_items))
+        and bool(np.all(np.diff(rows) > 0))
+    )
+    if not ok:
+        raise BundleError(f"{PROJECTED_FILE}: not sorted distinct item rows of the bundle")
+    if len(rows) and not manifest.modalities:
+        raise BundleError(f"{PROJECTED_FILE}: projected items in a bundle without a projector")
+    out: np.ndarray = rows.astype(np.int64)
+    return out
 
 
 def _load_projector(root: Path, manifest: Manifest) -> ModalProjector | None:

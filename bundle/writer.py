@@ -20,6 +20,8 @@ from bundle.format import (
     ITEM_IDS_FILE,
     ITEMS_FILE,
     MANIFEST_FILE,
+    PROJECTED_FILE,
+    PROJECTED_VERSION,
     PROJECTOR_FILE,
     SEEN_FILE,
     USER_IDS_FILE,
@@ -50,11 +52,14 @@ def write_bundle(
     metrics: Mapping[str, Any] | None = None,
     code_version: str = "",
     created_at: str | None = None,
+    projected: Sequence[int] | np.ndarray | None = None,
 ) -> Path:
     """Write the bundle of `users` [n_users, d] and `items` [n_items, d] (float32, row = internal
     index of `user_ids` / `item_ids`), each user's training items `seen`, and the projector of
-    `modal_dims` (required when there are modalities); returns `out_dir`. Raises ValueError on
-    inputs the reader would refuse."""
+    `modal_dims` (required when there are modalities); returns `out_dir`. `projected`: the item
+    rows the projector embedded from features (served as cold); when there are any, they go to
+    projected.npy and the bundle is format 3, else it is format 2. Raises ValueError on inputs
+    the reader would refuse."""
     users = _matrix("users", users)
     items = _matrix("items", items)
     if users.shape[1] != items.shape[1]:
@@ -64,6 +69,9 @@ def write_bundle(
     indptr, indices = _seen_csr(seen, len(users), len(items))
     dims = {str(k): int(v) for k, v in sorted(modal_dims.items())}
     state, cfg = _projector_state(projector, dims, items.shape[1])
+    rows = _projected_rows(projected, len(items))
+    if len(rows) and state is None:
+        raise ValueError("projected items need the projector that embedded them")
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -76,9 +84,12 @@ def write_bundle(
     if state is not None:
         save_file(state, str(out_dir / PROJECTOR_FILE))
         written.append(PROJECTOR_FILE)
+    if len(rows):
+        np.save(out_dir / PROJECTED_FILE, rows)
+        written.append(PROJECTED_FILE)
     cfg = cfg or ProjectorConfig()
     manifest = {
-        "format_version": FORMAT_VERSION,
+        "format_version": PROJECTED_VERSION if len(rows) else FORMAT_VERSION,
         "model": model,
         "dataset": dataset,
         "dim": int(items.shape[1]),
@@ -110,6 +121,16 @@ def _check_ids(name: str, ids: Sequence[str], n: int) -> None:
         raise ValueError(f"{name} must be strings")
     if len(ids) != n or len(set(ids)) != n:
         raise ValueError(f"{name}: {len(ids)} ids ({len(set(ids))} distinct) for {n} rows")
+
+
+def _projected_rows(projected: Sequence[int] | np.ndarray | None, n_items: int) -> np.ndarray:
+    """int64 [m] distinct item rows, sorted; empty for None."""
+    rows = np.asarray([] if projected is None else projected, dtype=np.int64).ravel()
+    if len(rows) and (rows.min() < 0 or rows.max() >= n_items):
+        raise ValueError("projected: item rows outside the bundle's items")
+    if len(np.unique(rows)) != len(rows):
+        raise ValueError("projected: an item row is listed twice")
+    return np.sort(rows)
 
 
 def _seen_csr(seen: Seen, n_users: int, n_items: int) -> tuple[np.ndarray, np.ndarray]:

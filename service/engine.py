@@ -64,7 +64,8 @@ class ItemView:
 
 
 def build_catalogue(bundle: Bundle, settings: Settings) -> Catalogue:
-    """The warm items of the bundle in an index of the configured type and device."""
+    """The bundle's items in an index of the configured type and device: trained items warm,
+    projected ones (format 3, docs/BUNDLE.md) cold, as if registered."""
     dim = bundle.manifest.dim
     device = resolve_device(settings.index_device)
     kinds = []
@@ -74,7 +75,13 @@ def build_catalogue(bundle: Bundle, settings: Settings) -> Catalogue:
         )
         kinds.append(KindIndex(kind, dim, backend, settings.compact_after))
     catalogue = Catalogue(kinds[0], kinds[1])
-    catalogue.upsert(np.arange(bundle.manifest.n_items, dtype=np.int64), bundle.items, "warm")
+    rows = np.arange(bundle.manifest.n_items, dtype=np.int64)
+    if not len(bundle.projected):
+        catalogue.upsert(rows, bundle.items, "warm")
+        return catalogue
+    trained = np.setdiff1d(rows, bundle.projected, assume_unique=True)
+    catalogue.upsert(trained, bundle.items[trained], "warm")
+    catalogue.upsert(bundle.projected, bundle.items[bundle.projected], "cold")
     return catalogue
 
 
@@ -151,9 +158,12 @@ class Engine:
         if kind == "warm":
             return ItemView(item_id, "warm", "bundle", list(self.bundle.manifest.modalities), None)
         rec = self.store.load_item(item_id)
-        if rec is None:
-            raise UnknownItem(f"item {item_id!r} has no record in Redis")
-        return self._view(rec)
+        if rec is not None:
+            return self._view(rec)
+        row = self.bundle.item_ids.get(item_id)
+        if row is not None and self.bundle.is_projected(row):  # cold in the bundle itself
+            return ItemView(item_id, "cold", "bundle", list(self.bundle.manifest.modalities), None)
+        raise UnknownItem(f"item {item_id!r} has no record in Redis")
 
     def delete_item(self, item_id: str) -> None:
         """Retire an item (bundle or registered): it is never recommended again."""

@@ -46,9 +46,15 @@ def train(
     *,
     split: Split | None = None,
     progress: bool = True,
+    evaluate: bool = True,
 ) -> TrainResult:
     """The whole offline run: split, fit, early-stop on validation Recall@20, fit the projector,
-    evaluate every track on validation and test, and return everything export needs."""
+    evaluate every track on validation and test, and return everything export needs.
+
+    `evaluate=False` (the deploy refit, training/fitting/deploy.py): no validation and no tracks;
+    the backbone trains exactly `train.epochs` epochs and keeps the last, the projector trains
+    `train.projector_epochs` (it selects only on cold validation items, and `split` has none).
+    """
     tc = cfg.train
     run_started = time.perf_counter()
     if tc.threads > 0:
@@ -62,7 +68,7 @@ def train(
     )
     model.prepare(graphs)
     started = time.perf_counter()
-    fit = _fit_backbone(model, dataset, split, view, cfg, progress)
+    fit = _fit_backbone(model, dataset, split, view, cfg, progress, evaluate)
     history, best_epoch, epoch_seconds = fit.history, fit.best_epoch, fit.epoch_seconds
     train_seconds = time.perf_counter() - started
 
@@ -70,6 +76,17 @@ def train(
     projector = fit_projector(model, dataset, split, view, user_t, warm_t, tc, progress)
     item_emb = embed_all_items(model, dataset, view, warm_t)
     user_emb = user_t.numpy()
+    if not evaluate:
+        metrics: dict[str, Any] = {
+            "model": model_name,
+            "dataset": dataset.name,
+            "epochs_run": len(history),
+            "train_seconds": round(train_seconds, 2),
+            "total_seconds": round(time.perf_counter() - run_started, 2),
+            "projector": projector.summary(),
+            "history": history,
+        }
+        return TrainResult(model, split, view, user_emb, item_emb, metrics, history)
     metrics = {
         "model": model_name,
         "dataset": dataset.name,
@@ -111,13 +128,16 @@ def _fit_backbone(
     view: WarmView,
     cfg: RunConfig,
     progress: bool,
+    evaluate: bool = True,
 ) -> _Fit:
+    """Train up to `train.epochs`, keeping the best validation epoch; without `evaluate`, train
+    them all and keep the last."""
     tc = cfg.train
     sampler = BprSampler(
         view.train_users, view.train_rows, len(view.warm_items), tc.batch_size, tc.seed
     )
     optimizer = torch.optim.Adam(model.recommender_parameters(), lr=tc.lr, fused=True)
-    validator = _WarmValidator(dataset, split, view)
+    validator = _WarmValidator(dataset, split, view) if evaluate else None
     best_score, best_epoch, best_state, stale = -1.0, 0, copy.deepcopy(model.state_dict()), 0
     history: list[dict[str, float]] = []
     epoch_seconds: list[float] = []
@@ -143,7 +163,9 @@ def _fit_backbone(
         row.update({k: v / len(sampler) for k, v in totals.items()})
         row["loss"] = sum(totals.values()) / len(sampler)
         row.update(logs)
-        if epoch % tc.eval_every == 0 or epoch == tc.epochs:
+        if validator is None:
+            best_epoch = epoch
+        elif epoch % tc.eval_every == 0 or epoch == tc.epochs:
             row["valid_recall@20"] = score = validator.recall20(model)
             if score > best_score:
                 best_score, best_epoch, stale = score, epoch, 0
@@ -166,7 +188,8 @@ def _fit_backbone(
             )
             stopped_by = "time_budget"
             break
-    model.load_state_dict(best_state)
+    if validator is not None:
+        model.load_state_dict(best_state)
     return _Fit(history, best_epoch, epoch_seconds, stopped_by)
 
 
