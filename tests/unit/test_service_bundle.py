@@ -62,7 +62,7 @@ def test_missing_file_is_refused(bundle_dir: Path, tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("change", "message"),
     [
-        ({"format_version": 3}, "format_version 3; this reader reads 1, 2"),
+        ({"format_version": 4}, "format_version 4; this reader reads 1, 2, 3"),
         ({"format_version": True}, "format_version True"),
         ({"dim": 9}, r"users.npy: shape \[16, 8\], manifest says \[16, 9\]"),
         ({"n_items": 17}, "items.npy: shape"),
