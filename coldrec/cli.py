@@ -45,7 +45,8 @@ def _serve(args: argparse.Namespace) -> int:
 
 DATA_HELP = (
     "dataset folder: plain input (interactions.csv + items.csv, or .parquet; README 'Your own "
-    "data'), P5, RecBole, MMRec or DiffMM, detected; or synthetic[:key=value,...]"
+    "data'), P5, RecBole, MMRec or DiffMM, detected; or generated: synthetic[:key=value,...] "
+    "(latent factors) or synthetic:words[,key=value,...] (shop items with words; make demo's)"
 )
 
 
