@@ -105,9 +105,9 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument(
         "--deploy",
         action="store_true",
-        help="train twice (about twice the time): first the evaluation run, as without "
-        "--deploy, chooses the backbone's epoch, the projector's epoch and its loudness on "
-        "validation (metrics.json keeps its figures and states the choices under 'deploy'); "
+        help="train twice: first the evaluation run, as without --deploy, chooses the "
+        "backbone's epoch, the projector's epoch and its loudness on validation "
+        "(metrics.json keeps its figures and states the choices under 'deploy'); "
         "then a refit on every item and interaction, with those choices and the same seed, "
         "writes the bundle: every item, those with no interaction projected from their "
         "features and served as cold. Needs cold validation items when there are modalities",
