@@ -71,15 +71,15 @@ def deploy_fit(
     view = refit.view
     unseen = np.flatnonzero(view.row_of_item < 0)  # items no interaction names
     projector = refit.model.projector
-    multiplier = float(chosen["scale_multiplier"])
+    multiplier = float(chosen["scale_multiplier"])  # as metrics.json states it (5 decimals)
     if projector is not None:
+        scale = projector.get_buffer("output_scale")  # the refit's norm match
         with torch.no_grad():
-            projector.output_scale.mul_(multiplier)
+            scale.mul_(multiplier)
         warm_t = torch.from_numpy(refit.item_emb[view.warm_items])
         refit.item_emb = embed_all_items(refit.model, dataset, view, warm_t)
         refit.metrics["projector"].update(
-            scale_multiplier=round(multiplier, 5),
-            output_scale=round(float(projector.output_scale), 5),
+            scale_multiplier=round(multiplier, 5), output_scale=round(float(scale), 5)
         )
     projected = unseen if projector is not None else np.zeros(0, dtype=np.int64)
     bundled = np.union1d(view.warm_items, projected)
