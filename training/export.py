@@ -33,7 +33,9 @@ def write_run(
     bundle path. `data_options` (plain input's reader options) go into config.json, so the
     commands that read the run's data again read it the same way. With `deploy` (whose
     evaluation run is `result`), everything but the bundle is the evaluation run's and the
-    bundle is the refit's, with every servable item."""
+    bundle is the refit's. A bundle holds the trained items and the catalogue-only ones
+    (projected); a run's held-out cold items are not in it (the service registers them as any
+    new item), and the refit holds none out."""
     run_dir.mkdir(parents=True, exist_ok=True)
     result.split.save(str(run_dir / "split.npz"))
     # Every item's embedding (cold rows projected), so runs can be combined and re-evaluated.
@@ -42,41 +44,23 @@ def write_run(
     options = {"data_options": data_options} if data_options else {}
     config = {"data": data, **options, "modal_dims": dataset.modal_dims, **to_dict(cfg)}
     _write_json(run_dir / "config.json", config)
-    if deploy is not None:
-        return export_deploy_bundle(run_dir / "bundle", dataset, deploy)
+    if deploy is not None:  # the refit's items and vectors, the evaluation run's figures
+        return export_bundle(run_dir / "bundle", dataset, deploy.refit, result.metrics["test"])
     return export_bundle(run_dir / "bundle", dataset, result)
 
 
-def export_bundle(bundle_dir: Path, dataset: Dataset, result: TrainResult) -> Path:
+def export_bundle(
+    bundle_dir: Path,
+    dataset: Dataset,
+    result: TrainResult,
+    metrics: dict[str, Any] | None = None,
+) -> Path:
     """The self-contained serving artifact: embeddings, ids, seen items and the projector (which
-    carries its own hidden size and dropout) of the trained (warm) items."""
+    carries its own hidden size and dropout) of the trained (warm) items and, listed as projected
+    (format 3), the catalogue-only items the projector embedded (`TrainResult.bundle_items`),
+    in dataset order. The manifest shows `metrics` (default: the run's test metrics)."""
     view = result.view
-    seen = sp.csr_matrix(
-        (np.ones(len(view.train_users), dtype=np.float32), (view.train_users, view.train_rows)),
-        shape=(dataset.n_users, len(view.warm_items)),
-    )
-    return write_bundle(
-        bundle_dir,
-        users=result.user_emb,
-        items=result.item_emb[view.warm_items],
-        user_ids=dataset.user_ids.ids,
-        item_ids=dataset.item_ids.externals(view.warm_items),
-        seen=seen,
-        projector=result.model.projector,
-        model=result.metrics["model"],
-        dataset=dataset.name,
-        modal_dims=dataset.modal_dims,
-        metrics=result.metrics["test"],
-        code_version=code_version(),
-    )
-
-
-def export_deploy_bundle(bundle_dir: Path, dataset: Dataset, deploy: DeployFit) -> Path:
-    """The refit's bundle: every trained item and every projected one (items that no interaction
-    names), in dataset order, the projected ones listed as such (format 3); the manifest shows
-    the evaluation run's test metrics."""
-    refit, rows = deploy.refit, deploy.bundled
-    view = refit.view
+    rows, projected = result.bundle_items()
     position = np.full(dataset.n_items, -1, dtype=np.int64)  # dataset item -> bundle row
     position[rows] = np.arange(len(rows))
     seen = sp.csr_matrix(
@@ -88,18 +72,18 @@ def export_deploy_bundle(bundle_dir: Path, dataset: Dataset, deploy: DeployFit) 
     )
     return write_bundle(
         bundle_dir,
-        users=refit.user_emb,
-        items=refit.item_emb[rows],
+        users=result.user_emb,
+        items=result.item_emb[rows],
         user_ids=dataset.user_ids.ids,
         item_ids=dataset.item_ids.externals(rows),
         seen=seen,
-        projector=refit.model.projector,
-        model=refit.metrics["model"],
+        projector=result.model.projector,
+        model=result.metrics["model"],
         dataset=dataset.name,
         modal_dims=dataset.modal_dims,
-        metrics=deploy.evaluation.metrics["test"],
+        metrics=result.metrics["test"] if metrics is None else metrics,
         code_version=code_version(),
-        projected=position[deploy.projected],
+        projected=position[projected],
     )
 
 

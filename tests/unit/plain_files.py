@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import csv
 import hashlib
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pytest
+
+from training.data.dataset import Dataset
+from training.data.synthetic import synthetic_dataset
 
 ITEMS = {
     "item_id": ["A", "B", "C", "D"],
@@ -69,3 +74,33 @@ def write_plain(d: Path, inter: dict | None = None, items: dict | None = None) -
 def with_row(table: dict, **cells: str | None) -> dict:
     """`table` plus one row (missing cells empty)."""
     return {c: [*vs, cells.get(c)] for c, vs in table.items()}
+
+
+N_SEEN = 240  # items interactions may name; the last N_UNSEEN are in items.csv only
+N_UNSEEN = 12
+
+
+def write_catalogue_shop(d: Path) -> Dataset:
+    """A shop of generated items, some of which (at least the last N_UNSEEN) no interaction
+    names, as interactions.csv, items.csv (ids only) and items.<modality>.npy; returns the
+    dataset it was written from."""
+    full = synthetic_dataset(
+        n_users=200, n_items=N_SEEN + N_UNSEEN, modalities={"image": 16, "tags": 24}, seed=3
+    )
+    keep = full.items < N_SEEN
+    ds = replace(full, users=full.users[keep], items=full.items[keep], order=full.order[keep])
+    d.mkdir(parents=True, exist_ok=True)
+    with (d / "interactions.csv").open("w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["user_id", "item_id", "timestamp"])
+        for u, i, t in zip(ds.users, ds.items, ds.order, strict=True):
+            w.writerow([ds.user_ids.external(u), ds.item_ids.external(i), int(t)])
+    (d / "items.csv").write_text("item_id\n" + "\n".join(ds.item_ids.ids) + "\n")
+    for name, feats in ds.modalities.items():
+        np.save(d / f"items.{name}.npy", feats)
+    return ds
+
+
+def unseen_ids(ds: Dataset) -> set[str]:
+    """External ids of the items no interaction names."""
+    return set(ds.item_ids.externals(np.setdiff1d(np.arange(ds.n_items), ds.items)))

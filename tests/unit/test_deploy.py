@@ -4,18 +4,17 @@ the choices, the refit's bundle with every item, and the service serving the pro
 from __future__ import annotations
 
 import contextlib
-import csv
 import io
 import json
 import shutil
 import uuid
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 from fastapi.testclient import TestClient
+from plain_files import N_UNSEEN, unseen_ids, write_catalogue_shop
 from tiny_config import TINY
 
 from bundle.format import BundleError
@@ -25,34 +24,15 @@ from coldrec.cli import main
 from service.main import create_app
 from service.settings import Settings
 from training.data.dataset import Dataset
-from training.data.synthetic import synthetic_dataset
 
-N_SEEN = 240  # items interactions may name; the last N_UNSEEN are in items.csv only
-N_UNSEEN = 12
 TIMINGS = ("seconds", "peak_rss", "threads")
-
-
-def _shop() -> Dataset:
-    full = synthetic_dataset(
-        n_users=200, n_items=N_SEEN + N_UNSEEN, modalities={"image": 16, "tags": 24}, seed=3
-    )
-    keep = full.items < N_SEEN
-    return replace(full, users=full.users[keep], items=full.items[keep], order=full.order[keep])
 
 
 @pytest.fixture(scope="module")
 def shop(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Dataset]:
-    """interactions.csv, items.csv (ids only) and items.<modality>.npy of `_shop()`."""
-    ds, d = _shop(), tmp_path_factory.mktemp("shop")
-    with (d / "interactions.csv").open("w", newline="") as fh:
-        w = csv.writer(fh)
-        w.writerow(["user_id", "item_id", "timestamp"])
-        for u, i, t in zip(ds.users, ds.items, ds.order, strict=True):
-            w.writerow([ds.user_ids.external(u), ds.item_ids.external(i), int(t)])
-    (d / "items.csv").write_text("item_id\n" + "\n".join(ds.item_ids.ids) + "\n")
-    for name, feats in ds.modalities.items():
-        np.save(d / f"items.{name}.npy", feats)
-    return d, ds
+    """interactions.csv, items.csv (ids only) and items.<modality>.npy of a catalogue shop."""
+    d = tmp_path_factory.mktemp("shop")
+    return d, write_catalogue_shop(d)
 
 
 def _train(data: Path, out: Path, *extra: str) -> dict:
@@ -80,10 +60,6 @@ def evaluated(shop: tuple[Path, Dataset], tmp_path_factory: pytest.TempPathFacto
     return run
 
 
-def _unseen_ids(ds: Dataset) -> set[str]:
-    return set(ds.item_ids.externals(np.setdiff1d(np.arange(ds.n_items), ds.items)))
-
-
 def test_the_bundle_holds_every_item_the_unseen_ones_projected(shop, deployed) -> None:
     _, ds = shop
     run, summary, _ = deployed
@@ -91,7 +67,7 @@ def test_the_bundle_holds_every_item_the_unseen_ones_projected(shop, deployed) -
     assert bundle.manifest.format_version == 3
     assert bundle.item_ids.ids == ds.item_ids.ids  # every item of items.csv, in its order
     projected = set(bundle.item_ids.externals(bundle.projected))
-    assert projected == _unseen_ids(ds) and len(projected) >= N_UNSEEN
+    assert projected == unseen_ids(ds) and len(projected) >= N_UNSEEN
     # their rows are the bundle projector's output for their features, as a registration's
     rows = bundle.projected
     feats = {name: f[rows] for name, f in ds.modalities.items()}
@@ -128,7 +104,7 @@ def _untimed(x: object) -> object:
 
 
 def test_metrics_are_the_evaluation_runs_and_a_plain_run_is_unchanged(
-    deployed, evaluated: Path
+    shop, deployed, evaluated: Path
 ) -> None:
     run, _, metrics = deployed
     plain = json.loads((evaluated / "metrics.json").read_text())
@@ -136,9 +112,12 @@ def test_metrics_are_the_evaluation_runs_and_a_plain_run_is_unchanged(
     assert _untimed({k: v for k, v in metrics.items() if k != "deploy"}) == _untimed(plain)
     for name in ("split.npz", "embeddings.npz", "config.json"):  # the evaluation run's, too
         assert (run / name).read_bytes() == (evaluated / name).read_bytes()
-    manifest = json.loads((evaluated / "bundle" / "manifest.json").read_text())
-    assert manifest["format_version"] == 2 and "projected.npy" not in manifest["files"]
-    assert len(load_bundle(evaluated).projected) == 0
+    # the plain run's bundle: its trained items and, projected, the catalogue-only ones
+    plain_bundle = load_bundle(evaluated)
+    assert plain_bundle.manifest.format_version == 3
+    projected = plain_bundle.item_ids.externals(plain_bundle.projected)
+    assert set(projected) == unseen_ids(shop[1])
+    assert plain["catalogue_only_items"] == len(projected)
 
 
 def test_the_service_serves_projected_items_as_cold(
@@ -146,7 +125,7 @@ def test_the_service_serves_projected_items_as_cold(
 ) -> None:
     _, ds = shop
     run = deployed[0]
-    unseen = _unseen_ids(ds)
+    unseen = unseen_ids(ds)
     settings = Settings(
         bundle=run,
         redis_url=redis_url_or_none,

@@ -1,11 +1,13 @@
 """Splits: cold items never reach training; warm interactions split by order 8:1:1."""
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
 from models.idmap import IdMap
 from training.data.dataset import Dataset
-from training.protocol.splits import Part, Split, split_cold_warm
+from training.protocol.splits import Part, Split, _split_by_order, split_cold_warm
 
 
 def make_dataset(n_users: int = 40, n_items: int = 60, seed: int = 0) -> Dataset:
@@ -94,3 +96,53 @@ def test_shipped_split_keeps_the_sources_parts() -> None:
     split = shipped_split(replace(ds, shipped_part=labels))
     assert np.array_equal(split.part, labels)
     assert split.cold_items().size == 0
+
+
+def _with_catalogue(ds: Dataset, n: int) -> Dataset:
+    """`ds` whose last `n` items no interaction names (they stay in the id map)."""
+    keep = ds.items < ds.n_items - n
+    return replace(ds, users=ds.users[keep], items=ds.items[keep], order=ds.order[keep])
+
+
+def test_catalogue_only_items_are_never_cold_nor_warm(tmp_path) -> None:
+    ds = _with_catalogue(make_dataset(n_items=80), 10)
+    unseen = np.setdiff1d(np.arange(ds.n_items), ds.items)
+    assert len(unseen) >= 10
+    for seed in range(20):
+        split = split_cold_warm(ds, cold_fraction=0.2, seed=seed)
+        assert np.array_equal(split.catalogue_items, unseen)
+        assert not np.isin(split.cold_items(), unseen).any()
+        assert len(split.cold_items()) == round(0.2 * (ds.n_items - len(unseen)))
+        warm = split.warm_items(ds.n_items)
+        assert len(np.intersect1d(warm, unseen)) == 0
+        assert len(warm) + len(split.cold_items()) + len(unseen) == ds.n_items
+    split.save(str(tmp_path / "split.npz"))
+    assert np.array_equal(Split.load(str(tmp_path / "split.npz")).catalogue_items, unseen)
+
+
+def test_the_cold_draw_is_unchanged_when_every_item_has_interactions() -> None:
+    ds = make_dataset(n_items=50)
+    assert ds.n_items_without_interactions == 0
+    split = split_cold_warm(ds, cold_fraction=0.2, seed=11)
+    # the draw before catalogue-only items existed: the first n_cold of one permutation
+    rng = np.random.default_rng(11)
+    cold = rng.permutation(ds.n_items)[:10]
+    assert np.array_equal(split.cold_valid_items, np.sort(cold[:5]))
+    assert np.array_equal(split.cold_test_items, np.sort(cold[5:]))
+    part = np.full(ds.n_interactions, Part.TRAIN, dtype=np.int8)
+    part[np.isin(ds.items, cold[:5])] = Part.COLD_VALID
+    part[np.isin(ds.items, cold[5:])] = Part.COLD_TEST
+    warm = np.flatnonzero(part == Part.TRAIN)
+    part[warm] = _split_by_order(ds.users[warm], ds.order[warm], rng)
+    assert np.array_equal(split.part, part)
+    assert split.catalogue_items.size == 0
+
+
+def test_a_split_file_from_before_catalogue_items_loads_with_none(tmp_path) -> None:
+    split = split_cold_warm(make_dataset(), 0.2, seed=2)
+    fields = {"part", "cold_valid_items", "cold_test_items", "seed", "cold_fraction"}
+    old = {k: v for k, v in vars(split).items() if k in fields}
+    np.savez_compressed(tmp_path / "old.npz", **old)
+    loaded = Split.load(str(tmp_path / "old.npz"))
+    assert loaded.catalogue_items.dtype == np.int64 and loaded.catalogue_items.size == 0
+    assert np.array_equal(loaded.warm_items(60), split.warm_items(60))

@@ -32,8 +32,10 @@ def result(dataset):
 
 def test_no_cold_item_reaches_the_model(dataset, result) -> None:
     cold = result.split.cold_items()
-    assert len(result.view.warm_items) == dataset.n_items - len(cold)
-    assert not np.isin(result.view.warm_items, cold).any()
+    catalogue = result.split.catalogue_items  # this generator leaves a few items untouched
+    assert len(catalogue) == dataset.n_items_without_interactions > 0
+    assert len(result.view.warm_items) == dataset.n_items - len(cold) - len(catalogue)
+    assert not np.isin(result.view.warm_items, np.union1d(cold, catalogue)).any()
     assert result.model.n_items == len(result.view.warm_items)
     trained_items = result.view.warm_items[result.view.train_rows]
     assert not np.isin(trained_items, cold).any()
@@ -72,8 +74,11 @@ def test_run_directory_holds_a_loadable_bundle(tmp_path, dataset, result) -> Non
     cfg = small_config()
     bundle = write_run(tmp_path, dataset, result, cfg, "synthetic")
     manifest = json.loads((bundle / "manifest.json").read_text())
-    assert manifest["format_version"] == 2
-    assert manifest["n_items"] == len(result.view.warm_items)
+    # the trained items and, projected (format 3), the few items no interaction names
+    catalogue = result.split.catalogue_items
+    assert manifest["format_version"] == 3 and len(catalogue) > 0
+    rows = np.union1d(result.view.warm_items, catalogue)
+    assert manifest["n_items"] == len(rows)
     assert set(manifest["files"]) == {
         "users.npy",
         "items.npy",
@@ -81,12 +86,14 @@ def test_run_directory_holds_a_loadable_bundle(tmp_path, dataset, result) -> Non
         "item_ids.json",
         "seen.npz",
         "projector.safetensors",
+        "projected.npy",
     }
-    assert not (bundle / "index.faiss").exists()  # format 2: the service builds its own index
+    assert not (bundle / "index.faiss").exists()  # since format 2 the service builds its own index
     items = np.load(bundle / "items.npy")
-    assert np.array_equal(items, result.item_emb[result.view.warm_items])
+    assert np.array_equal(items, result.item_emb[rows])
     item_ids = json.loads((bundle / "item_ids.json").read_text())
-    assert item_ids == dataset.item_ids.externals(result.view.warm_items)
+    assert item_ids == dataset.item_ids.externals(rows)
+    assert np.array_equal(np.load(bundle / "projected.npy"), np.searchsorted(rows, catalogue))
     seen = np.load(bundle / "seen.npz")
     train_mask = result.split.part == Part.TRAIN
     pairs = set(zip(dataset.users[train_mask], dataset.items[train_mask], strict=True))

@@ -11,8 +11,9 @@
    every run, since it only measures how long the refit's vectors are. The multiplier on top of
    it needs held-out cold items to be chosen, which the refit has none of, so the evaluation
    run's is reused: it is relative to the norm match, not to any one run's vectors.
-3. Items that no interaction names never enter the refit's model: the projector embeds them
-   from their features, and the bundle lists them as projected (served as cold items).
+3. Items that no interaction names are catalogue-only in both runs (`Split.catalogue_items`):
+   they never enter a model, the projector embeds them from their features, and the bundle
+   lists them as projected (served as cold items), as every run's bundle does.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from training.config import RunConfig
 from training.data.dataset import Dataset
 from training.fitting.projector import embed_all_items
 from training.fitting.trainer import TrainResult, make_split, train
-from training.protocol.splits import Part, Split
+from training.protocol.splits import train_everything
 
 
 @dataclass
@@ -64,39 +65,27 @@ def deploy_fit(
         refit_cfg.train.projector_epochs = int(chosen["best_epoch"])
 
     started = time.perf_counter()
-    everything = refit_split(dataset, cfg.train.seed)
+    everything = train_everything(dataset, cfg.train.seed)
     refit = train(
         dataset, model_name, refit_cfg, split=everything, progress=progress, evaluate=False
     )
-    view = refit.view
-    unseen = np.flatnonzero(view.row_of_item < 0)  # items no interaction names
     projector = refit.model.projector
     multiplier = float(chosen["scale_multiplier"])  # as metrics.json states it (5 decimals)
     if projector is not None:
         scale = projector.get_buffer("output_scale")  # the refit's norm match
         with torch.no_grad():
             scale.mul_(multiplier)
-        warm_t = torch.from_numpy(refit.item_emb[view.warm_items])
-        refit.item_emb = embed_all_items(refit.model, dataset, view, warm_t)
+        warm_t = torch.from_numpy(refit.item_emb[refit.view.warm_items])
+        refit.item_emb = embed_all_items(refit.model, dataset, refit.view, warm_t)
         refit.metrics["projector"].update(
             scale_multiplier=round(multiplier, 5), output_scale=round(float(scale), 5)
         )
-    projected = unseen if projector is not None else np.zeros(0, dtype=np.int64)
-    bundled = np.union1d(view.warm_items, projected)
+    bundled, projected = refit.bundle_items()
     evaluation.metrics["deploy"] = _section(
-        evaluation, refit, backbone_epochs, len(bundled), len(projected), len(unseen)
+        evaluation, refit, backbone_epochs, len(bundled), len(projected)
     )
     evaluation.metrics["deploy"]["refit_seconds"] = round(time.perf_counter() - started, 2)
     return DeployFit(evaluation, refit, bundled, projected)
-
-
-def refit_split(dataset: Dataset, seed: int) -> Split:
-    """Every interaction trains; items that no interaction names are left out of training (the
-    projector embeds them) and, since nothing is evaluated, out of every held-out part."""
-    unseen = np.setdiff1d(np.arange(dataset.n_items, dtype=np.int64), dataset.items)
-    part = np.full(dataset.n_interactions, Part.TRAIN, dtype=np.int8)
-    share = len(unseen) / max(1, dataset.n_items)
-    return Split(part, np.zeros(0, dtype=np.int64), unseen, seed=seed, cold_fraction=share)
 
 
 def _section(
@@ -105,7 +94,6 @@ def _section(
     backbone_epochs: int,
     n_items: int,
     n_projected: int,
-    n_unseen: int,
 ) -> dict[str, Any]:
     """The `deploy` section of metrics.json: what was chosen, on what, and what the refit did."""
     has_projector = refit.model.projector is not None
@@ -132,5 +120,5 @@ def _section(
         "n_items": n_items,
         "n_projected": n_projected,
         # items with no interaction and no projector (no modalities): not servable
-        "n_left_out": n_unseen - n_projected,
+        "n_left_out": len(refit.split.catalogue_items) - n_projected,
     }

@@ -78,6 +78,7 @@ def same_split(a: Split, b: Split) -> bool:
         np.array_equal(a.part, b.part)
         and np.array_equal(a.cold_valid_items, b.cold_valid_items)
         and np.array_equal(a.cold_test_items, b.cold_test_items)
+        and np.array_equal(a.catalogue_items, b.catalogue_items)
     )
 
 

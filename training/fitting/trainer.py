@@ -38,6 +38,16 @@ class TrainResult:
     metrics: dict[str, Any]
     history: list[dict[str, float]] = field(default_factory=list)
 
+    def bundle_items(self) -> tuple[np.ndarray, np.ndarray]:
+        """(items the bundle holds, those of them projected), sorted dataset items: the trained
+        items plus the catalogue-only ones the projector embedded (none without a projector:
+        they have no vector to serve). The held-out cold items are registered by the service."""
+        if self.model.projector is None:
+            projected = np.zeros(0, dtype=np.int64)
+        else:
+            projected = self.split.catalogue_items.astype(np.int64)
+        return np.union1d(self.view.warm_items, projected), projected
+
 
 def train(
     dataset: Dataset,
@@ -104,6 +114,8 @@ def train(
         "projector": projector.summary(),
         "history": history,
     }
+    if len(split.catalogue_items):  # items no interaction names: projected, never evaluated
+        metrics["catalogue_only_items"] = len(split.catalogue_items)
     # DiffMM's own cold path ("before") beside the projector's ("after"), issue 3 item 4
     diagnostics = cold_start_diagnostics(model, dataset, split, view, user_emb, item_emb)
     if diagnostics:
@@ -154,7 +166,7 @@ def _fit_backbone(
             terms = model.loss(batch)
             loss = torch.stack(list(terms.values())).sum()
             optimizer.zero_grad(set_to_none=True)
-            loss.backward()
+            loss.backward()  # type: ignore[no-untyped-call]
             optimizer.step()
             for name, value in terms.items():
                 totals[name] = totals.get(name, 0.0) + float(value.detach())

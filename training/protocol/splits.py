@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import IntEnum
 
 import numpy as np
@@ -21,24 +21,38 @@ class Part(IntEnum):
     COLD_TEST = 4
 
 
+def _no_items() -> np.ndarray:
+    return np.zeros(0, dtype=np.int64)
+
+
 @dataclass(frozen=True)
 class Split:
-    """A split of one dataset: a part label per interaction plus the cold item sets."""
+    """A split of one dataset: a part label per interaction plus the cold item sets.
+
+    `catalogue_items` are the items no interaction names (a plain catalogue's items nobody has
+    touched yet): never drawn as cold (they have nothing to predict), never trained (no
+    interaction reaches them), embedded by the projector like the cold items, and present in
+    evaluation only as candidates of the all-items pool.
+    """
 
     part: np.ndarray  # [n_interactions] int8, values of Part
     cold_valid_items: np.ndarray  # sorted int64 item indices
     cold_test_items: np.ndarray  # sorted int64 item indices
     seed: int
     cold_fraction: float
+    catalogue_items: np.ndarray = field(default_factory=_no_items)  # sorted int64 item indices
 
     def warm_items(self, n_items: int) -> np.ndarray:
-        """Items that train: every item not held out as cold, sorted."""
-        cold = np.zeros(n_items, dtype=bool)
-        cold[self.cold_valid_items] = True
-        cold[self.cold_test_items] = True
-        return np.flatnonzero(~cold)
+        """Items that train: every item neither held out as cold nor catalogue-only, sorted."""
+        untrained = np.zeros(n_items, dtype=bool)
+        untrained[self.cold_valid_items] = True
+        untrained[self.cold_test_items] = True
+        untrained[self.catalogue_items] = True
+        return np.flatnonzero(~untrained)
 
     def cold_items(self) -> np.ndarray:
+        """The held-out cold items (validation and test); catalogue-only items are not among
+        them."""
         return np.union1d(self.cold_valid_items, self.cold_test_items)
 
     def matrix(self, dataset: Dataset, *parts: Part) -> sp.csr_matrix:
@@ -60,18 +74,29 @@ class Split:
             cold_test_items=self.cold_test_items,
             seed=np.int64(self.seed),
             cold_fraction=np.float64(self.cold_fraction),
+            catalogue_items=self.catalogue_items,
         )
 
     @classmethod
     def load(cls, path: str) -> Split:
+        """A saved split; files written before catalogue-only items load with none."""
         with np.load(path, allow_pickle=False) as z:
+            catalogue = z["catalogue_items"] if "catalogue_items" in z.files else _no_items()
             return cls(
                 part=z["part"],
                 cold_valid_items=z["cold_valid_items"],
                 cold_test_items=z["cold_test_items"],
                 seed=int(z["seed"]),
                 cold_fraction=float(z["cold_fraction"]),
+                catalogue_items=catalogue.astype(np.int64),
             )
+
+
+def catalogue_only_items(dataset: Dataset) -> np.ndarray:
+    """Sorted items that no interaction names."""
+    named = np.zeros(dataset.n_items, dtype=bool)
+    named[dataset.items] = True
+    return np.flatnonzero(~named).astype(np.int64)
 
 
 def split_cold_warm(dataset: Dataset, cold_fraction: float = 0.2, seed: int = 0) -> Split:
@@ -79,12 +104,20 @@ def split_cold_warm(dataset: Dataset, cold_fraction: float = 0.2, seed: int = 0)
     test), then split each user's remaining interactions by order 8:1:1. Users with fewer than
     10 warm interactions give their last one to test and the one before to validation; users
     with fewer than 3 keep everything in training (they have nothing to spare).
+
+    Items that no interaction names are catalogue-only (`Split.catalogue_items`), never drawn:
+    the fraction is of the other items, drawn in the order of one seeded permutation of all
+    items, so a dataset where every item has interactions gets the same draw as ever.
     """
     if not 0.0 <= cold_fraction < 1.0:
         raise ValueError("cold_fraction must be in [0, 1)")
     rng = np.random.default_rng(seed)
-    n_cold = int(round(cold_fraction * dataset.n_items))
-    cold = rng.permutation(dataset.n_items)[:n_cold]
+    catalogue = catalogue_only_items(dataset)
+    n_cold = int(round(cold_fraction * (dataset.n_items - len(catalogue))))
+    order = rng.permutation(dataset.n_items)
+    if len(catalogue):
+        order = order[~np.isin(order, catalogue)]
+    cold = order[:n_cold]
     cold_valid = np.sort(cold[: n_cold // 2])
     cold_test = np.sort(cold[n_cold // 2 :])
 
@@ -93,7 +126,7 @@ def split_cold_warm(dataset: Dataset, cold_fraction: float = 0.2, seed: int = 0)
     part[np.isin(dataset.items, cold_test)] = Part.COLD_TEST
     warm = np.flatnonzero(part == Part.TRAIN)
     part[warm] = _split_by_order(dataset.users[warm], dataset.order[warm], rng)
-    return Split(part, cold_valid, cold_test, seed, cold_fraction)
+    return Split(part, cold_valid, cold_test, seed, cold_fraction, catalogue)
 
 
 def _split_by_order(users: np.ndarray, order: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -123,5 +156,15 @@ def shipped_split(dataset: Dataset) -> Split:
     if dataset.shipped_part is None:
         raise ValueError(f"{dataset.name} ships no split of its own")
     part = np.asarray(dataset.shipped_part, dtype=np.int8)  # 0/1/2 = TRAIN/VALID/TEST
-    empty = np.zeros(0, dtype=np.int64)
-    return Split(part.copy(), empty, empty, seed=-1, cold_fraction=0.0)
+    empty = _no_items()
+    catalogue = catalogue_only_items(dataset)
+    return Split(part.copy(), empty, empty, seed=-1, cold_fraction=0.0, catalogue_items=catalogue)
+
+
+def train_everything(dataset: Dataset, seed: int) -> Split:
+    """Every interaction trains, nothing is held out or evaluated (the deploy refit); items that
+    no interaction names are catalogue-only, embedded by the projector."""
+    part = np.full(dataset.n_interactions, Part.TRAIN, dtype=np.int8)
+    empty = _no_items()
+    catalogue = catalogue_only_items(dataset)
+    return Split(part, empty, empty, seed=seed, cold_fraction=0.0, catalogue_items=catalogue)
