@@ -18,6 +18,8 @@ class ModalProjector(nn.Module):
     mean norm so that projected cold items compete fairly with trained warm items.
     """
 
+    output_scale: Tensor  # the buffer registered below (typed for mypy; no class attribute)
+
     def __init__(self, modal_dims: dict[str, int], dim: int, cfg: ProjectorConfig) -> None:
         super().__init__()
         if not modal_dims:

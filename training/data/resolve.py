@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from training.data.dataset import Dataset
 
@@ -32,7 +33,8 @@ def resolve_data(
             from training.data.synthetic_words import words_dataset
 
             return words_dataset(**_parse_kwargs(rest))
-        return synthetic_dataset(**_parse_kwargs(args))
+        kwargs: dict[str, Any] = dict(_parse_kwargs(args))  # checked by the call's signature
+        return synthetic_dataset(**kwargs)
     from training.data.readers import load_dataset
 
     return load_dataset(Path(spec), text_columns=text_columns, skip_invalid=skip_invalid)

@@ -123,7 +123,7 @@ def fit_projector(
             align = (1 - F.cosine_similarity(g_pos, warm_t[pos], dim=1)).mean()
             loss = bpr + tc.projector_align_weight * align
             optimizer.zero_grad(set_to_none=True)
-            loss.backward()
+            loss.backward()  # type: ignore[no-untyped-call]
             optimizer.step()
         fit.epochs_run = epoch
         calibrate(projector, dataset, view, warm_t)

@@ -34,7 +34,8 @@ class BprSampler:
         keys = users * self.n_items + items
         pos = np.searchsorted(self._positive_keys, keys)
         pos = np.minimum(pos, len(self._positive_keys) - 1)
-        return self._positive_keys[pos] == keys
+        hit: np.ndarray = self._positive_keys[pos] == keys
+        return hit
 
     def negatives(self, users: np.ndarray, max_rounds: int = 100) -> np.ndarray:
         neg = self.rng.integers(0, self.n_items, len(users))
