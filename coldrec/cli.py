@@ -185,6 +185,31 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--timeout", type=float, default=30.0, help="HTTP timeout in seconds")
     rep.add_argument("--json", metavar="FILE", help="also write the summary as JSON")
     rep.set_defaults(func=_lazy("replay", "clients.commands", "replay"))
+
+    exp = sub.add_parser(
+        "export",
+        help="write the run's data plus what the service learned (registered items, online "
+        "interactions) as plain input, to retrain on",
+        description="Read the live state the service on RUN_DIR reads (COLDREC_REDIS_URL and "
+        "COLDREC_NAMESPACE, or the embedded Redis beside the run) and write DIR as plain input "
+        "(README 'Close the loop'): the run's own data, every registered item (its text; the "
+        "vectors of items registered by features), every interaction posted online with its "
+        "time and event; retired items and their interactions left out. Then "
+        "`coldrec train --data DIR --deploy`.",
+    )
+    exp.add_argument("--bundle", required=True, metavar="RUN_DIR", help="the run being served")
+    exp.add_argument("--out", required=True, metavar="DIR", help="new folder to write")
+    exp.add_argument(
+        "--chunk", type=int, default=10_000, help="interactions read from Redis at a time"
+    )
+    exp.add_argument(
+        "--keep-log",
+        action="store_true",
+        help="do not trim the interaction log below what the run's data (an earlier export "
+        "of this state) already holds",
+    )
+    exp.add_argument("--quiet", action="store_true", help="no progress bar")
+    exp.set_defaults(func=_lazy("export", "training.live_export", "export"))
     return parser
 
 

@@ -53,3 +53,10 @@ class Keys:
     def events(self) -> str:
         """STREAM: item upserts, retirements and interactions, followed by every replica."""
         return f"{self.ns}:events"
+
+    @property
+    def log(self) -> str:
+        """STREAM: every interaction (user, id, event, ts), never trimmed by length: what
+        `coldrec export` reads; it trims the part a retrained run's data already holds
+        (docs/SERVICE.md, "The interaction log")."""
+        return f"{self.ns}:log"

@@ -266,7 +266,7 @@ class Store:
     ) -> list[bool]:
         """Record (user, item) pairs, each with its `events` kind (default "click"); True where
         the item was recently recommended to the user. The kind is kept in the stream event
-        (`iter_interactions` reads it back).
+        (`iter_interactions` reads it back) and in the interaction log (`Keys.log`).
 
         A hit removes the item from the user's recent list, so one recommendation counts once.
         """
@@ -289,8 +289,10 @@ class Store:
                     "ts": repr(ts),
                 }
                 pipe.xadd(self.keys.events, event, maxlen=self._maxlen, approximate=True)
+                logged = {"user": user, "id": item, "event": kind, "ts": repr(ts)}
+                pipe.xadd(self.keys.log, logged)  # untrimmed: the export's record (keys.log)
             out = pipe.execute()
-            return [bool(out[4 * i]) for i in range(len(pairs))]
+            return [bool(out[5 * i]) for i in range(len(pairs))]
 
         return self._call("record_interactions", run)
 

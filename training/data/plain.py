@@ -9,6 +9,7 @@ A folder with
   or from the columns `text_columns` names (in that order); it is encoded with MiniLM;
 - optional `items.<modality>.npy`: float [rows of the items file, d], row i = the item of the
   items file's i-th data row (image, audio or any precomputed vectors).
+- optional `dataset.json`: `{"name": ...}`, the dataset's name (default: the folder's).
 
 Every item of the items file is in the catalogue, with or without interactions. Rows that break
 the schema (an empty id, an item not in the items file, a bad timestamp or weight, a CSV row with
@@ -20,6 +21,7 @@ the Dataset (`events`, `weights`); training treats every interaction as one impl
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 from collections.abc import Sequence
@@ -54,6 +56,7 @@ from training.data.text import encode_texts_cached
 log = logging.getLogger(__name__)
 
 INTERACTION_COLUMNS = ("user_id", "item_id", "timestamp")
+DATASET_META = "dataset.json"  # optional: {"name": ...}, and what `coldrec export` records
 ITEM_ID = "item_id"
 MODALITY_NAME = re.compile(r"[A-Za-z0-9_-]+")
 
@@ -110,7 +113,23 @@ def load_plain(
     texts = _item_texts(items, kept_items, text_columns)
     if texts is not None:
         modalities["text"] = encode_texts_cached(texts, cache_dir)
-    return _dataset(d.name, item_ids, rows, modalities, notes)
+    return _dataset(plain_name(d), item_ids, rows, modalities, notes)
+
+
+def plain_name(d: Path) -> str:
+    """The dataset's name: `name` in `d/dataset.json` when there is one (`coldrec export` writes
+    it, so a retrained model keeps the dataset the service's live state is recorded for), else
+    the folder's name."""
+    meta = d / DATASET_META
+    if not meta.is_file():
+        return d.name
+    try:
+        name = json.loads(meta.read_text(encoding="utf-8")).get("name")
+    except (ValueError, AttributeError) as exc:
+        raise DatasetError(f"{meta}: not a JSON object with a 'name' ({exc})") from exc
+    if not isinstance(name, str) or not name:
+        raise DatasetError(f"{meta}: 'name' must be a non-empty string")
+    return name
 
 
 def _require(table: Table, columns: Sequence[str]) -> None:

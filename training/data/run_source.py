@@ -1,0 +1,149 @@
+"""A run's own training data as plain rows with raw item text, for `coldrec export`.
+
+The run names its data in `config.json` (`data`, `data_options`); `run_source` reads it back as
+`PlainSource`: every item with its text (as the plain reader joins it) and its
+`items.<modality>.npy` vectors, every interaction with its time, event and weight. Sources whose
+raw item text exists: plain folders (read with the run's reader options, so the same rows are
+dropped), P5 folders (`training.data.plain_export.p5_to_plain`) and `synthetic:words` (its
+generated texts). Other formats ship only encoded features, which the plain format cannot hold
+as text, so they are refused.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from models.idmap import IdMap
+from training.data.formats import DatasetError, detect_format, plain_table
+from training.data.plain import (
+    DATASET_META,
+    INTERACTION_COLUMNS,
+    ITEM_ID,
+    _check_interactions,
+    _check_items,
+    _drop_duplicates,
+    _item_texts,
+    _npy_modalities,
+    _require,
+    plain_name,
+)
+from training.data.plain_rows import InvalidRows, as_id
+from training.data.tables import read_table
+
+SYNTHETIC = "synthetic"
+
+
+@dataclass
+class PlainSource:
+    """Plain rows: items (ids, text or None, vectors [n_items, d] by modality) and interactions
+    (`items[k]` indexes `item_ids`). `export` is the source folder's `dataset.json` `export`
+    section when the data is itself an export (what of the live state it already holds)."""
+
+    name: str
+    item_ids: list[str]
+    texts: list[str] | None
+    vectors: dict[str, np.ndarray]
+    users: list[str]
+    items: np.ndarray  # [n] int64
+    stamps: list[int | float]
+    events: list[str] | None = None
+    weights: list[float] | None = None
+    export: dict[str, Any] = field(default_factory=dict)
+
+
+def run_source(spec: str, options: dict[str, Any] | None = None) -> PlainSource:
+    """The data `spec` (a run's `config.json` `data`) read with `options` (its `data_options`)."""
+    options = options or {}
+    if spec == SYNTHETIC or spec.startswith(SYNTHETIC + ":"):
+        kind, _, rest = spec.partition(":")[2].partition(",")
+        if kind != "words":
+            raise DatasetError(
+                f"cannot export the run's data {spec!r}: generated latent features have no item "
+                "text for the plain format (exportable: plain folders, P5, synthetic:words)"
+            )
+        return _words_source(rest)
+    d = Path(spec)
+    if not d.is_dir():
+        raise DatasetError(
+            f"the run's data {spec!r} (its config.json `data`) is not a folder here; run "
+            "`coldrec export` from where the run was trained"
+        )
+    fmt = detect_format(d)
+    if fmt == "plain":
+        return read_plain_source(
+            d, text_columns=options.get("text_columns"), skip_invalid=options.get("skip_invalid")
+        )
+    if fmt == "p5":
+        from training.data.plain_export import p5_to_plain
+
+        with tempfile.TemporaryDirectory(prefix="coldrec-p5-") as tmp:
+            p5_to_plain(d, Path(tmp))
+            source = read_plain_source(Path(tmp))
+        source.name = d.name
+        return source
+    raise DatasetError(
+        f"cannot export the run's data {spec}: {fmt} ships encoded item features, not the raw "
+        "item text the plain format keeps (exportable: plain folders, P5, synthetic:words)"
+    )
+
+
+def read_plain_source(
+    d: Path, *, text_columns: Sequence[str] | None = None, skip_invalid: bool | None = False
+) -> PlainSource:
+    """A plain folder's valid rows, as `training.data.plain.load_plain` reads them (the same
+    checks, `skip_invalid`, duplicates dropped), with the raw text instead of its encoding."""
+    inter_path, items_path = plain_table(d, "interactions"), plain_table(d, "items")
+    if inter_path is None or items_path is None:
+        raise DatasetError(f"{d}: needs interactions and items files (.csv or .parquet)")
+    items, inter = read_table(items_path), read_table(inter_path)
+    _require(items, (ITEM_ID,))
+    _require(inter, INTERACTION_COLUMNS)
+    item_problems, kept = _check_items(items)
+    item_ids = IdMap(as_id(items.cells[ITEM_ID][k]) for k in kept)
+    inter_problems, rows = _check_interactions(inter, item_ids, items.name)
+    problems = [p for p in (item_problems, inter_problems) if p]
+    if problems and not skip_invalid:
+        messages = "; ".join(p.message() for p in problems)
+        raise InvalidRows(f"{messages}; pass --skip-invalid to drop them")
+    _drop_duplicates(rows)
+    meta: dict[str, Any] = {}
+    if (d / DATASET_META).is_file():
+        meta = json.loads((d / DATASET_META).read_text(encoding="utf-8"))
+    return PlainSource(
+        name=plain_name(d),
+        item_ids=list(item_ids.ids),
+        texts=_item_texts(items, kept, text_columns),
+        vectors=_npy_modalities(d, items, kept),
+        users=rows.users,
+        items=np.asarray(rows.items, dtype=np.int64),
+        stamps=rows.stamps,
+        events=rows.events,
+        weights=rows.weights,
+        export=dict(meta.get("export") or {}),
+    )
+
+
+def _words_source(args: str) -> PlainSource:
+    from training.data.resolve import _parse_kwargs
+    from training.data.synthetic_words import words_data
+
+    data = words_data(**_parse_kwargs(args))  # type: ignore[arg-type]
+    ds = data.dataset
+    return PlainSource(
+        name=ds.name,
+        item_ids=list(ds.item_ids.ids),
+        texts=list(data.texts),
+        vectors={},  # its only modality, text, is the texts' encoding
+        users=list(ds.user_ids.externals(int(u) for u in ds.users)),
+        items=ds.items.astype(np.int64),
+        stamps=[int(s) for s in ds.order],
+        events=None,
+        weights=None,
+    )
