@@ -12,8 +12,8 @@ import asyncio
 import threading
 import time
 import uuid
-from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -25,9 +25,11 @@ from service.features import Featurizer, check_features
 from service.index import KINDS, Catalogue, Hit, Kind, KindIndex, Pool, Query
 from service.metrics import Metrics
 from service.recent import Recent, RecentWriter
+from service.replay import replay_state
 from service.search import make_backend, resolve_device
 from service.settings import Settings
 from service.store import ItemRecord, Store, stream_version
+from service.variants import CONTROL, remember_candidate_lists
 
 
 @dataclass
@@ -61,6 +63,7 @@ class ItemView:
     source: str  # "bundle" | "features" | "text"
     modalities: list[str]
     registered_at: float | None
+    version: str = ""  # the stream id of the write that made it (registrations)
 
 
 def build_catalogue(bundle: Bundle, settings: Settings) -> Catalogue:
@@ -116,27 +119,37 @@ class Engine:
         self.batcher = SearchBatcher(self._search, settings.max_search_batch)
         self.recent = RecentWriter(self._write_recent)
         self.synced = False  # True once Redis has been replayed (False: the bundle alone)
+        self.variant = CONTROL  # the A/B arm this engine serves (service/variants.py)
 
     def _search(self, queries: list[Query]) -> list[list[Hit]]:
         self.metrics.search_batch.observe(len(queries))
         return self.catalogue.search(queries)
 
     # -- items ---------------------------------------------------------------------------------
-    def register(self, items: list[NewItem], received_at: float) -> list[ItemView]:
-        """Validate, project, write to Redis, then index: the items are servable on return."""
+    def register(
+        self, items: list[NewItem], received_at: float, peers: Sequence[Engine] = ()
+    ) -> list[ItemView]:
+        """Validate, project, write to Redis, then index (here and in `peers`, the other bundles
+        this replica serves, each with its own projection): servable on return."""
         ids = [it.item_id for it in items]
         if len(set(ids)) != len(ids):
             raise InvalidRequest("a batch names the same item id twice")
         records = [self._record(it, received_at) for it in items]
         embeddings = self.featurizer.embed(records)  # [n, dim]
         versions = self.store.save_items(records, embeddings, self.bundle.digest, self.origin)
+        self.index_cold(ids, embeddings, versions)
+        for peer in peers:
+            peer.index_cold(ids, peer.featurizer.embed(records), versions)
+        self.metrics.registered.inc(len(items))
+        self.metrics.servable_latency.labels("local").observe(time.time() - received_at)
+        return [replace(self._view(r), version=v) for r, v in zip(records, versions, strict=True)]
+
+    def index_cold(self, ids: list[str], embeddings: np.ndarray, versions: list[str]) -> None:
+        """Upsert cold items whose write (stream id) is newer than what the index holds."""
         with self._lock:
             internal = np.asarray([self.item_ids.add(i) for i in ids], dtype=np.int64)
             keep = [j for j, v in enumerate(versions) if self._claim(int(internal[j]), v)]
             self.catalogue.upsert(internal[keep], embeddings[keep], "cold")
-        self.metrics.registered.inc(len(items))
-        self.metrics.servable_latency.labels("local").observe(time.time() - received_at)
-        return [self._view(rec) for rec in records]
 
     def _record(self, item: NewItem, now: float) -> ItemRecord:
         if (item.features is None) == (item.text is None):
@@ -165,15 +178,20 @@ class Engine:
             return ItemView(item_id, "cold", "bundle", list(self.bundle.manifest.modalities), None)
         raise UnknownItem(f"item {item_id!r} has no record in Redis")
 
-    def delete_item(self, item_id: str) -> None:
+    def delete_item(self, item_id: str, peers: Sequence[Engine] = ()) -> None:
         """Retire an item (bundle or registered): it is never recommended again."""
         self._kind(item_id)
         version = self.store.retire(item_id, self.bundle.digest, self.origin)
-        idx = self.item_ids.index(item_id)
-        with self._lock:
-            if self._claim(idx, version):
-                self.catalogue.remove(idx)
+        for engine in (self, *peers):
+            engine.remove(item_id, version)
         self.metrics.retired.inc()
+
+    def remove(self, item_id: str, version: str) -> None:
+        """Take an item out of the index if `version` is newer than what the index holds."""
+        with self._lock:
+            idx = self.item_ids.get(item_id)
+            if idx is not None and self._claim(idx, version):
+                self.catalogue.remove(idx)
 
     def _claim(self, item: int, version: str) -> bool:
         """Record `version` for `item` if it is newer than what the index holds (lock held)."""
@@ -235,9 +253,9 @@ class Engine:
         ]
         n_cold = sum(1 for h in hits if h.kind == "cold")
         if n_cold:
-            self.metrics.recommended.labels("cold").inc(n_cold)
+            self.metrics.recommended.labels("cold", self.variant).inc(n_cold)
         if len(hits) > n_cold:
-            self.metrics.recommended.labels("warm").inc(len(hits) - n_cold)
+            self.metrics.recommended.labels("warm", self.variant).inc(len(hits) - n_cold)
         if names:  # remembered for hit counting, behind the response (service/recent.py)
             self.recent.submit(Recent(user_id, names, time.time()))
         return Recommendations(user_id, source, pool, items)
@@ -247,13 +265,20 @@ class Engine:
         self.store.remember_many(
             [(r.user, r.items, r.ts) for r in lists], s.recent_recs, s.recent_ttl_s
         )
+        if self.variant != CONTROL:  # which arm served the list, for hits (service/variants.py)
+            remember_candidate_lists(self.store, lists, s.recent_ttl_s)
 
     # -- interactions --------------------------------------------------------------------------
     def interact(
-        self, pairs: list[tuple[str, str]], events: list[str] | None = None
+        self,
+        pairs: list[tuple[str, str]],
+        events: list[str] | None = None,
+        served: list[str] | None = None,
+        peers: Sequence[Engine] = (),
     ) -> list[tuple[str, str, bool, Kind | None]]:
         """Record (user, item) pairs and their event kinds (stored, default "click"); returns
-        (user, item, hit, kind) for each."""
+        (user, item, hit, kind) for each. `served`: the variant whose list held each item (a hit
+        is credited to it, with the item's kind there); `peers` note the interactions too."""
         internal = []
         for _, item_id in pairs:
             idx = self.item_ids.get(item_id)
@@ -262,15 +287,33 @@ class Engine:
             internal.append(idx)
         self.recent.flush()  # the lists of recommendations this replica answered are in Redis
         hits = self.store.record_interactions(pairs, self.origin, time.time(), events)
+        arms = {e.variant: e for e in (*peers, self)}
         out = []
-        for (user, item_id), idx, hit in zip(pairs, internal, hits, strict=True):
+        for n, ((user, item_id), idx, hit) in enumerate(zip(pairs, internal, hits, strict=True)):
             self._add_seen(user, idx)
+            for peer in peers:
+                peer.note_seen(user, item_id)
             kind = self.catalogue.kind_of(idx)
             self.metrics.interactions.labels(kind or "retired").inc()
+            variant = served[n] if served else self.variant
+            arm = arms.get(variant, self)
+            if arm is not self and kind is not None:
+                kind = arm.kind_of(item_id) or kind
             if hit and kind is not None:
-                self.metrics.hits.labels(kind).inc()
+                self.metrics.hits.labels(kind, variant).inc()
             out.append((user, item_id, hit, kind))
         return out
+
+    def kind_of(self, item_id: str) -> Kind | None:
+        """The item's kind in this engine's index (None: unknown or retired)."""
+        idx = self.item_ids.get(item_id)
+        return None if idx is None else self.catalogue.kind_of(idx)
+
+    def note_seen(self, user: str, item_id: str) -> None:
+        """Exclude `item_id` from `user`'s recommendations (an interaction taken elsewhere)."""
+        idx = self.item_ids.get(item_id)
+        if idx is not None:
+            self._add_seen(user, idx)
 
     def _add_seen(self, user: str, item: int) -> None:
         with self._seen_lock:
@@ -278,30 +321,15 @@ class Engine:
 
     # -- replay and replication ----------------------------------------------------------------
     def replay(self) -> None:
-        """Rebuild what happened after training from Redis: retirements, items, interactions."""
-        for item_id in self.store.retired_ids():
-            idx = self.item_ids.get(item_id)
-            if idx is not None:
-                self.catalogue.remove(idx)
-        for records, cached in _chunks(
-            self.store.iter_items(self.store.registered_ids(), self.bundle.digest)
-        ):
-            todo = [i for i, c in enumerate(cached) if c is None]
-            embs = np.zeros((len(records), self.bundle.manifest.dim), dtype=np.float32)
-            for i, c in enumerate(cached):
-                if c is not None:
-                    embs[i] = c
-            if todo:
-                embs[todo] = self.featurizer.embed([records[i] for i in todo])
-            with self._lock:
-                ids = np.asarray([self.item_ids.add(r.item_id) for r in records], np.int64)
-            self.catalogue.upsert(ids, embs, "cold")
-        for user, items in self.store.load_seen().items():
-            for item_id in items:
-                idx = self.item_ids.get(item_id)
-                if idx is not None:
-                    self._add_seen(user, idx)
+        """Rebuild what happened after training from Redis (service/replay.py)."""
+        replay_state(self)
         self.synced = True
+
+    def add_cold(self, ids: list[str], embeddings: np.ndarray) -> None:
+        """Index items as cold without a version (a replay of Redis)."""
+        with self._lock:
+            internal = np.asarray([self.item_ids.add(i) for i in ids], np.int64)
+        self.catalogue.upsert(internal, embeddings, "cold")
 
     def apply_event(self, event_id: str, fields: dict[bytes, bytes]) -> None:
         """Apply one stream event written by another replica (older versions are ignored)."""
@@ -312,16 +340,17 @@ class Engine:
         if kind == "item":
             self._apply_item(event_id, item_id, fields)
         elif kind == "retire":
-            with self._lock:
-                idx = self.item_ids.get(item_id)
-                if idx is not None and self._claim(idx, event_id):
-                    self.catalogue.remove(idx)
+            self.remove(item_id, event_id)
         elif kind == "interaction":
             idx = self.item_ids.get(item_id)
             if idx is not None:
                 self._add_seen(fields.get(b"user", b"").decode(), idx)
 
     def _apply_item(self, event_id: str, item_id: str, fields: dict[bytes, bytes]) -> None:
+        with self._lock:  # already applied (e.g. by the replica's own other bundle): no work
+            idx = self.item_ids.get(item_id)
+            if idx is not None and self._versions.get(idx, (-1, -1)) >= stream_version(event_id):
+                return
         emb = fields.get(b"emb")
         if fields.get(b"digest", b"").decode() == self.bundle.digest and emb:
             vector = np.frombuffer(emb, dtype="<f4").astype(np.float32)[None, :]  # [1, dim]
@@ -338,19 +367,3 @@ class Engine:
         sent = float(fields.get(b"ts", b"0"))
         if sent > 0:
             self.metrics.servable_latency.labels("stream").observe(max(0.0, time.time() - sent))
-
-
-def _chunks(
-    pairs: Iterable[tuple[ItemRecord, np.ndarray | None]], size: int = 500
-) -> Iterator[tuple[list[ItemRecord], list[np.ndarray | None]]]:
-    """Group (record, cached embedding) pairs into lists of `size`."""
-    records: list[ItemRecord] = []
-    cached: list[np.ndarray | None] = []
-    for rec, emb in pairs:
-        records.append(rec)
-        cached.append(emb)
-        if len(records) == size:
-            yield records, cached
-            records, cached = [], []
-    if records:
-        yield records, cached

@@ -54,3 +54,12 @@ class PayloadTooLarge(ServiceError):
 
 class IndexUnavailable(ServiceError):
     """The requested index device or type cannot be built (e.g. `gpu` without a GPU)."""
+
+
+class BundleRefused(ServiceError):
+    """A bundle named for a rollout cannot be loaded or cannot serve this live state."""
+
+
+class RolloutConflict(ServiceError):
+    """A rollout asked for something the current one does not allow (one already loading, no
+    candidate to promote)."""

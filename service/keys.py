@@ -27,6 +27,10 @@ class Keys:
         """HASH: item id -> float32 embedding bytes as projected by the bundle with this digest."""
         return f"{self.ns}:emb:{bundle_digest}"
 
+    def embedded_at(self, bundle_digest: str) -> str:
+        """HASH: item id -> `registered_at` of the registration its cached embedding projects."""
+        return f"{self.ns}:embat:{bundle_digest}"
+
     @property
     def users(self) -> str:
         """SET: users with online interactions."""
@@ -39,6 +43,15 @@ class Keys:
     def recent(self, user_id: str) -> str:
         """ZSET: items recently recommended to the user, scored by time (for hit counting)."""
         return f"{self.ns}:recent:{user_id}"
+
+    def served_by(self, user_id: str) -> str:
+        """HASH: item id -> time of the candidate bundle's list that showed it (an A/B)."""
+        return f"{self.ns}:recentab:{user_id}"
+
+    @property
+    def rollout(self) -> str:
+        """STRING (JSON): the active bundle and any A/B candidate, as every replica serves it."""
+        return f"{self.ns}:rollout"
 
     def rate(self, identity: str, second: int) -> str:
         """STRING counter: requests of one API key (hashed) or client in one second."""

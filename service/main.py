@@ -16,7 +16,7 @@ from service.errors import BundleError
 from service.features import Encoder
 from service.guard import BodyLimit
 from service.metrics import Metrics
-from service.routes import health, interactions, items, recommendations
+from service.routes import admin, health, interactions, items, recommendations
 from service.runtime import Runtime
 from service.settings import Settings, get_settings
 from service.state import StateRefused
@@ -33,10 +33,13 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.refused = f"cannot start: {exc}"  # what StartupRefusal reports
         raise
     app.state.engine = runtime.engine
+    app.state.rollout = runtime.rollout
+    runtime.rollout.on_swap = lambda served: setattr(app.state, "engine", served.active)
     try:
         yield
     finally:
         app.state.engine = None
+        app.state.rollout = None
         runtime.stop()
 
 
@@ -54,9 +57,11 @@ def create_app(
     app.state.settings = settings or get_settings()
     app.state.metrics = Metrics()
     app.state.engine = None
+    app.state.rollout = None
     app.state.text_encoder = text_encoder
     problems.install(app)
-    for router in (items.router, recommendations.router, interactions.router, health.router):
+    routers = (items.router, recommendations.router, interactions.router, health.router)
+    for router in (*routers, admin.router):
         app.include_router(router)
     app.add_middleware(RequestTimer, metrics=app.state.metrics)
     app.add_middleware(BodyLimit, max_bytes=app.state.settings.max_body_bytes)

@@ -6,6 +6,8 @@ from collections.abc import Callable
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
+from service.variants import CONTROL
+
 LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0)
 
 
@@ -16,12 +18,16 @@ class Metrics:
         self.registry = CollectorRegistry(auto_describe=True)
         r = self.registry
         self.recommended = Counter(
-            "coldrec_recommended_items", "Items returned in recommendations", ["kind"], registry=r
+            "coldrec_recommended_items",
+            "Items returned in recommendations, by kind and A/B arm (control: the active bundle)",
+            ["kind", "variant"],
+            registry=r,
         )
         self.hits = Counter(
             "coldrec_hits",
-            "Interactions on items recently recommended to the same user",
-            ["kind"],
+            "Interactions on items recently recommended to the same user, credited to the arm "
+            "whose list showed the item",
+            ["kind", "variant"],
             registry=r,
         )
         self.interactions = Counter(
@@ -56,13 +62,32 @@ class Metrics:
             buckets=(1, 2, 4, 8, 16, 32, 64, 128),
             registry=r,
         )
+        self.bundle_info = Gauge(
+            "coldrec_bundle_info",
+            "1 for each bundle this replica serves, by A/B arm",
+            ["variant", "digest", "model"],
+            registry=r,
+        )
+        self.bundle_loads = Counter(
+            "coldrec_bundle_loads",
+            "Bundles loaded beside the serving one (POST /admin/bundle, or following another "
+            "replica), by result",
+            ["result"],  # ok | refused
+            registry=r,
+        )
 
         # Zero series from the start, so rate() sees the very first event of each kind.
         for kind in ("warm", "cold"):
-            for counter in (self.recommended, self.hits, self.interactions):
-                counter.labels(kind)
+            self.interactions.labels(kind)
+        self.touch_variant(CONTROL)
         for path in ("local", "stream"):
             self.servable_latency.labels(path)
+
+    def touch_variant(self, variant: str) -> None:
+        """Zero series of an A/B arm, so rate() sees its first recommendation and hit."""
+        for kind in ("warm", "cold"):
+            self.recommended.labels(kind, variant)
+            self.hits.labels(kind, variant)
 
     def track_index(self, sizes: Callable[[], dict[str, int]]) -> None:
         """Read the index size at scrape time."""

@@ -14,6 +14,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from service.errors import (
     BundleError,
+    BundleRefused,
     Forbidden,
     IndexUnavailable,
     InvalidFeatures,
@@ -21,6 +22,7 @@ from service.errors import (
     ModelNotReady,
     PayloadTooLarge,
     RateLimited,
+    RolloutConflict,
     ServiceError,
     StoreUnavailable,
     Unauthorized,
@@ -40,6 +42,8 @@ PROBLEMS: dict[type[Exception], tuple[int, str, str]] = {
     RateLimited: (429, "rate-limited", "Too many requests"),
     UnknownItem: (404, "unknown-item", "Unknown item"),
     InvalidFeatures: (422, "invalid-features", "Invalid item features"),
+    BundleRefused: (422, "bundle-refused", "The bundle cannot be rolled out"),
+    RolloutConflict: (409, "rollout-conflict", "The rollout cannot do that now"),
     StoreUnavailable: (503, "store-unavailable", "Redis is unavailable"),
     ModelNotReady: (503, "not-ready", "The service is not ready"),
     BundleError: (503, "bundle-error", "The bundle cannot be served"),

@@ -3,21 +3,25 @@ threads."""
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import faiss
 import torch
 
-from bundle.reader import load_bundle
+from bundle.reader import Bundle, load_bundle, parse_manifest, resolve_bundle_dir
 from models.text_encoder import TextEncoder
-from service.engine import Engine, build_catalogue
+from service.bundles import engine_factory, read_record, shared
+from service.engine import Engine
 from service.errors import BundleError, StoreUnavailable
-from service.features import Encoder, Featurizer
+from service.features import Encoder
 from service.follower import Follower
 from service.keys import Keys
 from service.metrics import Metrics
+from service.rollout import Rollout
 from service.settings import Settings
 from service.state import claim, describe, embedded_path
 from service.store import Store, connect
@@ -27,11 +31,16 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class Runtime:
-    """A running service: the engine plus what must be stopped with it."""
+    """A running service: the bundles it serves (`rollout`) plus what must be stopped with it."""
 
-    engine: Engine
+    rollout: Rollout
     follower: Follower
     close_redis: Callable[[], None]
+
+    @property
+    def engine(self) -> Engine:
+        """The active bundle's engine."""
+        return self.rollout.active
 
     @classmethod
     def start(
@@ -46,8 +55,8 @@ class Runtime:
         if settings.search_threads:
             torch.set_num_threads(settings.search_threads)
             faiss.omp_set_num_threads(settings.search_threads)
-        bundle = load_bundle(settings.bundle)
-        path = None if settings.redis_url else embedded_path(settings, bundle.path)
+        root = resolve_bundle_dir(settings.bundle)
+        path = None if settings.redis_url else embedded_path(settings, root)
         client, close = connect(settings.redis_url, path)
         try:
             store = Store(
@@ -56,47 +65,68 @@ class Runtime:
                 on_error=lambda op: metrics.redis_errors.labels(op).inc(),
                 stream_maxlen=settings.stream_maxlen,
             )
-            featurizer = Featurizer(
-                bundle.projector,
-                bundle.manifest.modalities,
-                encoder_factory or (lambda: TextEncoder().load()),
-            )
-            if settings.preload_text_encoder and "text" in bundle.manifest.modalities:
-                featurizer.encoder()
-            engine = Engine(
-                bundle, build_catalogue(bundle, settings), store, featurizer, metrics, settings
-            )
-            sync = _syncer(engine, store, settings, describe(settings, path))
+            encoder = shared(encoder_factory or (lambda: TextEncoder().load()))
+            build = engine_factory(store, metrics, settings, encoder)
+            engine = build(_starting_bundle(root, store))
+            if settings.preload_text_encoder and "text" in engine.bundle.manifest.modalities:
+                engine.featurizer.encoder()
+            rollout = Rollout(engine, build, store, metrics, settings)
+            sync = _syncer(rollout, store, settings, describe(settings, path))
             start_id = _catch_up(sync, store, settings)
         except BaseException:
             close()
             raise
-        metrics.track_index(engine.catalogue.sizes)  # type: ignore[arg-type]
+        metrics.track_index(lambda: rollout.active.catalogue.sizes())  # type: ignore[arg-type,return-value]
         engine.batcher.start()
         engine.recent.start()
         follower = Follower(
-            store, engine.apply_event, start_id, settings.follow_block_ms, on_gap=sync
+            store, rollout.apply_event, start_id, settings.follow_block_ms, on_gap=sync
         ).start()
-        log.info("serving %s: %s", bundle.path, engine.catalogue.sizes())
-        return cls(engine, follower, close)
+        rollout.start()
+        log.info("serving %s: %s", engine.bundle.path, engine.catalogue.sizes())
+        return cls(rollout, follower, close)
 
     def stop(self) -> None:
-        """Stop the follower and the batcher, then close Redis (stopping an embedded one)."""
+        """Stop the follower and the engines' threads, then close Redis (stopping an embedded
+        one)."""
         self.follower.stop()
-        self.engine.batcher.stop()
-        self.engine.recent.stop()  # writes what is queued while Redis is still open
+        self.rollout.stop()  # the recent writers write what is queued while Redis is open
         self.close_redis()
 
 
-def _syncer(engine: Engine, store: Store, settings: Settings, where: str) -> Callable[[], None]:
+def _starting_bundle(root: Path, store: Store) -> Bundle:
+    """The bundle to start on: the one a rollout recorded in Redis (POST /admin/bundle), so a
+    replica started later serves what the others serve; else, or if the recorded one is of
+    another dataset than COLDREC_BUNDLE or cannot be loaded here, COLDREC_BUNDLE."""
+    try:
+        record = read_record(store)
+    except StoreUnavailable:
+        record = None  # Redis down at start: the follower picks the record up later
+    raw = (root / "manifest.json").read_bytes()
+    if record is not None and record.active.digest != hashlib.sha256(raw).hexdigest():
+        if record.active.dataset == parse_manifest(raw).dataset:
+            try:
+                bundle = load_bundle(Path(record.active.path))
+                if bundle.digest == record.active.digest:
+                    log.info("starting on the recorded rollout's bundle %s", bundle.path)
+                    return bundle
+                log.warning(
+                    "the recorded bundle %s has changed: serving COLDREC_BUNDLE", bundle.path
+                )
+            except (BundleError, OSError) as exc:
+                log.warning("cannot load the recorded bundle (%s): serving COLDREC_BUNDLE", exc)
+    return load_bundle(root)
+
+
+def _syncer(rollout: Rollout, store: Store, settings: Settings, where: str) -> Callable[[], None]:
     """Check that the state belongs to the bundle's dataset (service/state.py), then replay it:
     at start, and whenever the follower must rebuild (Redis back, a trimmed stream)."""
-    manifest = engine.bundle.manifest
-    bundle = {"model": manifest.model, "digest": engine.bundle.digest}
 
     def sync() -> None:
-        claim(store, settings, where, manifest.dataset, bundle)
-        engine.replay()
+        bundle = rollout.active.bundle
+        about = {"model": bundle.manifest.model, "digest": bundle.digest}
+        claim(store, settings, where, bundle.manifest.dataset, about)
+        rollout.replay()
 
     return sync
 

@@ -194,6 +194,7 @@ class Store:
                 pipe.sadd(self.keys.items, rec.item_id)
                 pipe.srem(self.keys.retired, rec.item_id)
                 pipe.hset(self.keys.embeddings(digest), rec.item_id, emb_bytes)
+                pipe.hset(self.keys.embedded_at(digest), rec.item_id, repr(rec.registered_at))
                 event = {
                     "type": "item",
                     "id": rec.item_id,
@@ -204,7 +205,7 @@ class Store:
                 }
                 pipe.xadd(self.keys.events, event, maxlen=self._maxlen, approximate=True)
             out = pipe.execute()
-            return [_text(out[6 * i + 5]) for i in range(len(records))]
+            return [_text(out[7 * i + 6]) for i in range(len(records))]
 
         return self._call("save_items", run)
 
@@ -217,9 +218,10 @@ class Store:
             pipe.srem(self.keys.items, item_id)
             pipe.sadd(self.keys.retired, item_id)
             pipe.hdel(self.keys.embeddings(digest), item_id)
+            pipe.hdel(self.keys.embedded_at(digest), item_id)
             event = {"type": "retire", "id": item_id, "origin": origin, "ts": repr(time.time())}
             pipe.xadd(self.keys.events, event, maxlen=self._maxlen, approximate=True)
-            return _text(pipe.execute()[4])
+            return _text(pipe.execute()[5])
 
         return self._call("retire", run)
 
@@ -238,7 +240,8 @@ class Store:
     def iter_items(
         self, ids: list[str], digest: str, chunk: int = 500
     ) -> Iterator[tuple[ItemRecord, np.ndarray | None]]:
-        """Records of `ids` with their cached embedding for bundle `digest` (None if absent)."""
+        """Records of `ids` with their cached embedding for bundle `digest` (None if absent, or
+        if it was projected from an older registration of the item)."""
         for start in range(0, len(ids), chunk):
             part = ids[start : start + chunk]
 
@@ -247,14 +250,30 @@ class Store:
                 for item_id in part:
                     pipe.hgetall(self.keys.item(item_id))
                 pipe.hmget(self.keys.embeddings(digest), part)
+                pipe.hmget(self.keys.embedded_at(digest), part)
                 replies: list[Any] = pipe.execute()
                 return replies
 
-            *hashes, embs = self._call("iter_items", run)
-            for item_id, data, emb in zip(part, hashes, embs, strict=True):
+            *hashes, embs, stamps = self._call("iter_items", run)
+            for item_id, data, emb, at in zip(part, hashes, embs, stamps, strict=True):
                 if data:
-                    vec = np.frombuffer(emb, dtype="<f4").astype(np.float32) if emb else None
-                    yield ItemRecord.from_hash(item_id, data), vec
+                    rec = ItemRecord.from_hash(item_id, data)
+                    fresh = emb and (at is None or float(at) == rec.registered_at)
+                    vec = np.frombuffer(emb, dtype="<f4").astype(np.float32) if fresh else None
+                    yield rec, vec
+
+    def cache_embeddings(self, digest: str, records: list[ItemRecord], embs: np.ndarray) -> None:
+        """Cache the projections `embs` [n, dim] of `records` by bundle `digest`, stamped with
+        the registration they were projected from (a newer one is re-projected)."""
+
+        def run() -> None:
+            pipe = self.client.pipeline(transaction=False)
+            for rec, emb in zip(records, np.asarray(embs, dtype="<f4"), strict=True):
+                pipe.hset(self.keys.embeddings(digest), rec.item_id, emb.tobytes())
+                pipe.hset(self.keys.embedded_at(digest), rec.item_id, repr(rec.registered_at))
+            pipe.execute()
+
+        self._call("cache_embeddings", run)
 
     # -- interactions and recent recommendations ----------------------------------------------
     def record_interactions(

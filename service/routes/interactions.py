@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Body, Depends
 
-from service.deps import EngineDep, SettingsDep
+from service.deps import RolloutDep, SettingsDep
 from service.errors import InvalidRequest
 from service.guard import require_write
 from service.schemas import (
@@ -27,7 +27,7 @@ router = APIRouter(tags=["interactions"], responses=PROBLEM_RESPONSES)
     dependencies=[Depends(require_write)],
 )
 def post_interactions(
-    engine: EngineDep,
+    rollout: RolloutDep,
     settings: SettingsDep,
     body: Annotated[InteractionsBody, Body()],
 ) -> InteractionsOut:
@@ -37,7 +37,7 @@ def post_interactions(
     rows = body.interactions if isinstance(body, InteractionBatchIn) else [body]
     if len(rows) > settings.max_batch:
         raise InvalidRequest(f"{len(rows)} interactions; the limit is {settings.max_batch}")
-    results = engine.interact([(r.user_id, r.item_id) for r in rows], [r.event for r in rows])
+    results = rollout.interact([(r.user_id, r.item_id) for r in rows], [r.event for r in rows])
     out = [
         InteractionOut(
             user_id=user, item_id=item, hit=hit, cold=None if kind is None else kind == "cold"

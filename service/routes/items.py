@@ -7,7 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Body, Depends, Path, Response
 
-from service.deps import EngineDep, SettingsDep
+from service.deps import RolloutDep, SettingsDep
 from service.engine import ItemView, NewItem
 from service.errors import InvalidRequest
 from service.guard import require_read, require_write
@@ -32,7 +32,7 @@ def _out(view: ItemView) -> ItemOut:
     "/items", status_code=201, response_model=ItemsOut, dependencies=[Depends(require_write)]
 )
 def register_items(
-    engine: EngineDep,
+    rollout: RolloutDep,
     settings: SettingsDep,
     body: Annotated[ItemsBody, Body()],
 ) -> ItemsOut:
@@ -45,17 +45,17 @@ def register_items(
             f"{len(items)} items in one request; the limit is {settings.max_batch}"
         )
     new = [NewItem(it.id, it.features, it.text) for it in items]
-    return ItemsOut(items=[_out(v) for v in engine.register(new, received)])
+    return ItemsOut(items=[_out(v) for v in rollout.register(new, received)])
 
 
 @router.get("/items/{item_id}", response_model=ItemOut, dependencies=[Depends(require_read)])
-def get_item(engine: EngineDep, item_id: PathId) -> ItemOut:
+def get_item(rollout: RolloutDep, item_id: PathId) -> ItemOut:
     """A servable item: warm (trained, from the bundle) or cold (registered online)."""
-    return _out(engine.get_item(item_id))
+    return _out(rollout.get_item(item_id))
 
 
 @router.delete("/items/{item_id}", status_code=204, dependencies=[Depends(require_write)])
-def delete_item(engine: EngineDep, item_id: PathId) -> Response:
+def delete_item(rollout: RolloutDep, item_id: PathId) -> Response:
     """Retire an item: it is never recommended again (until registered anew)."""
-    engine.delete_item(item_id)
+    rollout.delete_item(item_id)
     return Response(status_code=204)

@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 import orjson
 from fastapi import APIRouter, Depends, Path, Query, Response
 
-from service.deps import EngineDep, SettingsDep
+from service.deps import RolloutDep, SettingsDep
 from service.errors import InvalidRequest
 from service.guard import require_read
 from service.schemas import ID_PATTERN, PROBLEM_RESPONSES, RecommendationsOut
@@ -21,7 +21,7 @@ router = APIRouter(tags=["recommendations"], responses=PROBLEM_RESPONSES)
     dependencies=[Depends(require_read)],
 )
 async def recommend(
-    engine: EngineDep,
+    rollout: RolloutDep,
     settings: SettingsDep,
     user_id: Annotated[str, Path(min_length=1, max_length=256, pattern=ID_PATTERN)],
     k: Annotated[int, Query(ge=1, le=10_000)] = 20,
@@ -31,6 +31,7 @@ async def recommend(
     items registered online ("new for you"). Unknown users get `source: "fallback"`."""
     if k > settings.max_k:
         raise InvalidRequest(f"k={k} is over the limit of {settings.max_k}")
+    engine = rollout.engine_for(user_id)  # the A/B candidate for its share of users
     rec = await engine.recommend_async(user_id, k, pool)  # the search runs off the event loop
     # The hot path: the body (RecommendationsOut, as documented) is written with orjson directly;
     # building and re-validating pydantic models of k items cost more than the search at 10k.

@@ -90,5 +90,5 @@ def test_train_serve_register_recommend_hit(
     r = svc.http.post("/interactions", json={"user_id": first_hit[0], "item_id": first_hit[1]})
     assert r.status_code == 201 and r.json()["hits"] == 1
     metrics = svc.http.get("/metrics").text
-    assert 'coldrec_hits_total{kind="cold"} 1.0' in metrics
+    assert 'coldrec_hits_total{kind="cold",variant="control"} 1.0' in metrics
     assert f'coldrec_index_items{{kind="cold"}} {len(cold)}.0' in metrics

@@ -148,7 +148,7 @@ def test_the_service_serves_projected_items_as_cold(
         ).json()
         assert body["interactions"][0]["hit"] and body["interactions"][0]["cold"]
         text = client.get("/metrics").text
-        assert 'coldrec_hits_total{kind="cold"} 1.0' in text
+        assert 'coldrec_hits_total{kind="cold",variant="control"} 1.0' in text
         assert f'coldrec_index_items{{kind="cold"}} {float(len(unseen))}' in text
 
 

@@ -146,8 +146,8 @@ def test_interactions_exclude_and_count_hits(client: TestClient, tiny: TinyBundl
     assert [i["cold"] for i in body["interactions"]] == [True, False, False]
     after = {i["item_id"] for i in _recs(client, "u0", k=12)["items"]}
     assert not after & {"new-even", warm, "i1"}
-    assert _metric(client, 'coldrec_hits_total{kind="cold"}') == 1
-    assert _metric(client, 'coldrec_hits_total{kind="warm"}') == 1
+    assert _metric(client, 'coldrec_hits_total{kind="cold",variant="control"}') == 1
+    assert _metric(client, 'coldrec_hits_total{kind="warm",variant="control"}') == 1
     again = client.post("/interactions", json={"user_id": "u0", "item_id": "new-even"}).json()
     assert again["hits"] == 0  # one recommendation counts once
 
@@ -306,10 +306,10 @@ def test_every_metric_of_the_service(client: TestClient, tiny: TinyBundle) -> No
         if line.startswith("coldrec_")
     }
     expected = {
-        'coldrec_recommended_items_total{kind="cold"}': 1,
-        'coldrec_recommended_items_total{kind="warm"}': 4,
-        'coldrec_hits_total{kind="cold"}': 1,
-        'coldrec_hits_total{kind="warm"}': 1,
+        'coldrec_recommended_items_total{kind="cold",variant="control"}': 1,
+        'coldrec_recommended_items_total{kind="warm",variant="control"}': 4,
+        'coldrec_hits_total{kind="cold",variant="control"}': 1,
+        'coldrec_hits_total{kind="warm",variant="control"}': 1,
         'coldrec_interactions_total{kind="cold"}': 1,
         "coldrec_items_registered_total": 1,
         'coldrec_registration_to_servable_seconds_count{path="local"}': 1,

@@ -12,7 +12,7 @@ import redis
 from fastapi.testclient import TestClient
 from service_bundle import TinyBundle, write_bundle
 
-from service.deps import get_engine
+from service.deps import get_rollout
 from service.errors import StoreUnavailable
 from service.main import create_app
 from service.problems import PROBLEMS, problem_for
@@ -186,14 +186,17 @@ def test_index_fault_is_a_problem_without_traceback(client: TestClient) -> None:
 
 
 def test_dependency_failures_map_through_the_table(client: TestClient) -> None:
-    class Broken:
+    class Broken:  # the bundles served (a rollout) and its engine, both failing
+        def engine_for(self, user_id: str) -> Broken:
+            return self
+
         async def recommend_async(self, *a: object) -> None:
             raise StoreUnavailable("Redis is unavailable (test)")
 
         def interact(self, *a: object) -> None:
             raise RuntimeError("secret internals /etc/passwd")
 
-    client.app.dependency_overrides[get_engine] = lambda: Broken()
+    client.app.dependency_overrides[get_rollout] = lambda: Broken()
     body = _problem(client.get("/users/u0/recommendations"), 503, "store-unavailable")
     assert body["instance"] == "/users/u0/recommendations"
     body = _problem(
