@@ -80,6 +80,8 @@ class Metrics:
         for kind in ("warm", "cold"):
             self.interactions.labels(kind)
         self.touch_variant(CONTROL)
+        for result in ("ok", "refused"):
+            self.bundle_loads.labels(result)
         for path in ("local", "stream"):
             self.servable_latency.labels(path)
 

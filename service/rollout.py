@@ -27,7 +27,13 @@ from typing import Any
 from bundle.reader import Bundle
 from service.bundles import BundleInfo, Record, load_beside, peek_digest, publish, read_record
 from service.engine import Engine, ItemView, NewItem
-from service.errors import RolloutConflict, ServiceError, StoreUnavailable, UnknownItem
+from service.errors import (
+    BundleRefused,
+    RolloutConflict,
+    ServiceError,
+    StoreUnavailable,
+    UnknownItem,
+)
 from service.index import Kind
 from service.metrics import Metrics
 from service.settings import Settings
@@ -158,7 +164,11 @@ class Rollout:
         None), or serve it to `share` of the users as the A/B candidate."""
         with self._exclusive():
             s = self.served
-            digest = peek_digest(path)
+            try:
+                digest = peek_digest(path)
+            except BundleRefused:
+                self._metrics.bundle_loads.labels("refused").inc()
+                raise
             if share is not None and digest == s.active.bundle.digest:
                 raise RolloutConflict("that bundle is the active one: it cannot be its candidate")
             fresh: dict[str, Engine] = {}
@@ -227,10 +237,12 @@ class Rollout:
             if self._stop.is_set():
                 return
             try:
-                with self._busy:
-                    want = read_record(self._store)  # the latest, whichever event woke us
-                    if want is not None and not self.served.matches(want):
-                        self._realise(want, False, {})
+                want = read_record(self._store)  # the latest, whichever event woke us
+                if want is not None and not self.served.matches(want):
+                    with self._busy:
+                        want = read_record(self._store)  # a local rollout may have moved on
+                        if want is not None and not self.served.matches(want):
+                            self._realise(want, False, {})
                 self.error = None
             except StoreUnavailable:
                 self._stop.wait(1.0)
@@ -241,7 +253,7 @@ class Rollout:
 
     # -- loading and swapping ------------------------------------------------------------------
     def _exclusive(self) -> _Held:
-        if not self._busy.acquire(blocking=False):
+        if not self._busy.acquire(timeout=0.5):  # a load takes seconds: answer, do not queue
             raise RolloutConflict(
                 f"a bundle is loading ({self.loading or 'following another replica'}); "
                 "try again when it is served"

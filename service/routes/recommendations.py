@@ -13,12 +13,24 @@ from service.guard import require_read
 from service.schemas import ID_PATTERN, PROBLEM_RESPONSES, RecommendationsOut
 
 router = APIRouter(tags=["recommendations"], responses=PROBLEM_RESPONSES)
+VARIANT_HEADER = "X-Coldrec-Variant"
 
 
 @router.get(
     "/users/{user_id}/recommendations",
     response_model=RecommendationsOut,
     dependencies=[Depends(require_read)],
+    responses={
+        200: {
+            "headers": {
+                "X-Coldrec-Variant": {
+                    "description": "the A/B arm that answered: control (the active bundle) "
+                    "or candidate (POST /admin/bundle with a share)",
+                    "schema": {"type": "string", "enum": ["control", "candidate"]},
+                }
+            }
+        }
+    },
 )
 async def recommend(
     rollout: RolloutDep,
@@ -42,4 +54,5 @@ async def recommend(
         "k": k,
         "items": [{"item_id": s.item_id, "score": s.score, "cold": s.cold} for s in rec.items],
     }
-    return Response(orjson.dumps(body), media_type="application/json")
+    headers = {VARIANT_HEADER: engine.variant}  # the A/B arm that answered (control: active)
+    return Response(orjson.dumps(body), media_type="application/json", headers=headers)

@@ -48,6 +48,7 @@ def write_bundle(
     fit_steps: int = 300,
     hidden: int = 32,
     dataset: str = "checkerboard",
+    created_at: str = "2026-11-26T23:59:00+00:00",
 ) -> TinyBundle:
     """The checkerboard bundle at `root`, with a projector fitted to it (`fit_steps` Adam steps)."""
     modal_dims = dict(sorted((modal_dims or {"text": 12}).items()))
@@ -85,7 +86,7 @@ def write_bundle(
         dataset=dataset,
         modal_dims=modal_dims,
         code_version="test",
-        created_at="2026-11-26T23:59:00+00:00",
+        created_at=created_at,
     )
     return TinyBundle(root, users, items, features, seen, signal)
 
