@@ -41,9 +41,11 @@ from typing import Any
 import numpy as np
 from tqdm.auto import tqdm
 
+from bundle.format import BundleError
 from bundle.reader import parse_manifest, resolve_bundle_dir
 from service.live_state import NO_ID, LiveState
 from service.settings import Settings
+from service.state import StateRefused
 from service.store import Interaction, ItemRecord
 from training.data.run_source import PlainSource, run_source
 
@@ -52,15 +54,18 @@ TEXT = "text"
 
 
 def export(args: argparse.Namespace) -> int:
-    """The `coldrec export` handler: prints the summary as JSON."""
-    summary = export_state(
-        Path(args.bundle),
-        Path(args.out),
-        Settings(),
-        chunk=args.chunk,
-        keep_log=args.keep_log,
-        progress=not args.quiet,
-    )
+    """The `coldrec export` handler: prints the summary as JSON (a refusal: one line, exit 2)."""
+    try:
+        summary = export_state(
+            Path(args.bundle),
+            Path(args.out),
+            Settings(),
+            chunk=args.chunk,
+            keep_log=args.keep_log,
+            progress=not args.quiet,
+        )
+    except (StateRefused, BundleError) as exc:
+        raise ValueError(str(exc)) from exc
     sys.stdout.write(json.dumps(summary, indent=2) + "\n")
     return 0
 

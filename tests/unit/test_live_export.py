@@ -14,6 +14,7 @@ import pytest
 from plain_files import fake_minilm, write_csv  # noqa: F401 (fixture: no MiniLM load)
 from service_bundle import write_bundle
 
+from coldrec.cli import main
 from service.keys import Keys
 from service.settings import Settings
 from service.state import StateRefused, claim
@@ -166,13 +167,22 @@ def test_a_second_export_reads_only_what_the_first_did_not_hold_and_trims_the_lo
     assert whole["interactions"]["online"] == 2 and whole["log"]["trimmed"] == 0
 
 
-def test_refusals(tmp_path: Path, settings: Settings) -> None:
+def test_refusals(
+    tmp_path: Path,
+    settings: Settings,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     client, _ = connect(settings.redis_url, None)
     store = Store(client, Keys(settings.namespace))
     claim(store, settings, "test", "another-shop", {"model": "m", "digest": "d"})
     run = _run(tmp_path, _shop(tmp_path))
     with pytest.raises(StateRefused, match="belongs to dataset 'another-shop'"):
         export_state(run, tmp_path / "out", settings)
+    monkeypatch.setenv("COLDREC_REDIS_URL", str(settings.redis_url))
+    monkeypatch.setenv("COLDREC_NAMESPACE", settings.namespace)
+    assert main(["export", "--bundle", str(run), "--out", str(tmp_path / "out"), "--quiet"]) == 2
+    assert "belongs to dataset 'another-shop'" in capsys.readouterr().err  # one line, no trace
     (tmp_path / "full").mkdir()
     (tmp_path / "full" / "x").write_text("")
     with pytest.raises(ValueError, match="not empty"):
