@@ -114,7 +114,8 @@ def read_counters(text: str) -> dict[str, dict[str, float]]:
             continue
         for sample in family.samples:
             if sample.name.endswith("_total") and "kind" in sample.labels:
-                out[family.name][sample.labels["kind"]] = float(sample.value)
+                kind = sample.labels["kind"]  # summed over A/B variants (label `variant`)
+                out[family.name][kind] = out[family.name].get(kind, 0.0) + float(sample.value)
     return out
 
 

@@ -16,6 +16,7 @@ wins, whatever order events arrive in) and loads, promotes or drops until it ser
 
 from __future__ import annotations
 
+import gc
 import logging
 import threading
 import time
@@ -320,7 +321,7 @@ class Rollout:
             self.served = new
         for engine in old.engines():
             if all(engine is not e for e in new.engines()):
-                timer = threading.Timer(RETIRE_AFTER_S, _retire, [engine])
+                timer = threading.Timer(RETIRE_AFTER_S, _retire_held, [[engine]])
                 timer.daemon = True
                 timer.start()
         self._show(new)
@@ -377,3 +378,11 @@ def _retire(engine: Engine) -> None:
     """Stop an engine's threads (a request still holding it searches inline)."""
     engine.batcher.stop()
     engine.recent.stop()
+
+
+def _retire_held(held: list[Engine]) -> None:
+    """`_retire` an engine the caller no longer holds, then collect: an engine and its threads'
+    bound methods form cycles, and its matrices (hundreds of MB at Beauty's size) would wait for
+    a full collection that allocations rarely trigger."""
+    _retire(held.pop())
+    gc.collect()

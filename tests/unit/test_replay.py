@@ -68,9 +68,10 @@ def test_sample_users_is_seeded_and_bounded() -> None:
 
 def test_read_counters_from_the_service_exposition() -> None:
     m = Metrics()
-    m.recommended.labels("cold").inc(5)
-    m.recommended.labels("warm").inc(15)
-    m.hits.labels("cold").inc(2)
+    m.recommended.labels("cold", "control").inc(5)
+    m.recommended.labels("warm", "control").inc(12)
+    m.recommended.labels("warm", "candidate").inc(3)  # an A/B: summed over the variants
+    m.hits.labels("cold", "control").inc(2)
     m.interactions.labels("warm").inc(7)
     got = read_counters(m.render().decode())
     assert got["coldrec_recommended_items"] == {"cold": 5.0, "warm": 15.0}
