@@ -30,6 +30,7 @@ from service.search import make_backend, resolve_device
 from service.settings import Settings
 from service.store import ItemRecord, Store, stream_version
 from service.variants import CONTROL, remember_candidate_lists
+from service.warmup import Warmup
 
 
 @dataclass
@@ -64,6 +65,7 @@ class ItemView:
     modalities: list[str]
     registered_at: float | None
     version: str = ""  # the stream id of the write that made it (registrations)
+    warmth: tuple[int, float] | None = None  # cold items: (takers counted, weight); warmup.py
 
 
 def build_catalogue(bundle: Bundle, settings: Settings) -> Catalogue:
@@ -120,6 +122,9 @@ class Engine:
         self.recent = RecentWriter(self._write_recent)
         self.synced = False  # True once Redis has been replayed (False: the bundle alone)
         self.variant = CONTROL  # the A/B arm this engine serves (service/variants.py)
+        self.warmup = Warmup(  # cold items move toward their takers (service/warmup.py)
+            catalogue, bundle.users, bundle.user_ids, settings.warmup_k0, settings.warmup
+        )
 
     def _search(self, queries: list[Query]) -> list[list[Hit]]:
         self.metrics.search_batch.observe(len(queries))
@@ -149,7 +154,7 @@ class Engine:
         with self._lock:
             internal = np.asarray([self.item_ids.add(i) for i in ids], dtype=np.int64)
             keep = [j for j, v in enumerate(versions) if self._claim(int(internal[j]), v)]
-            self.catalogue.upsert(internal[keep], embeddings[keep], "cold")
+            self.warmup.upsert(internal[keep], embeddings[keep])
 
     def _record(self, item: NewItem, now: float) -> ItemRecord:
         if (item.features is None) == (item.text is None):
@@ -170,12 +175,14 @@ class Engine:
         kind = self._kind(item_id)
         if kind == "warm":
             return ItemView(item_id, "warm", "bundle", list(self.bundle.manifest.modalities), None)
+        warmth = self.warmup.warmth(self.item_ids.index(item_id))
         rec = self.store.load_item(item_id)
         if rec is not None:
-            return self._view(rec)
+            return replace(self._view(rec), warmth=warmth)
         row = self.bundle.item_ids.get(item_id)
         if row is not None and self.bundle.is_projected(row):  # cold in the bundle itself
-            return ItemView(item_id, "cold", "bundle", list(self.bundle.manifest.modalities), None)
+            mods = list(self.bundle.manifest.modalities)
+            return ItemView(item_id, "cold", "bundle", mods, None, warmth=warmth)
         raise UnknownItem(f"item {item_id!r} has no record in Redis")
 
     def delete_item(self, item_id: str, peers: Sequence[Engine] = ()) -> None:
@@ -302,7 +309,14 @@ class Engine:
             if hit and kind is not None:
                 self.metrics.hits.labels(kind, variant).inc()
             out.append((user, item_id, hit, kind))
+        for engine in (self, *peers):
+            engine.warm_up(pairs)
         return out
+
+    def warm_up(self, pairs: list[tuple[str, str]]) -> None:
+        """Count (user, item) interactions toward their cold items' warm-up (service/warmup.py)."""
+        known = [(self.item_ids.get(item), user) for user, item in pairs]
+        self.warmup.took_many([(idx, user) for idx, user in known if idx is not None])
 
     def kind_of(self, item_id: str) -> Kind | None:
         """The item's kind in this engine's index (None: unknown or retired)."""
@@ -323,13 +337,16 @@ class Engine:
     def replay(self) -> None:
         """Rebuild what happened after training from Redis (service/replay.py)."""
         replay_state(self)
+        with self._seen_lock:
+            seen = [(i, u) for u, items in self.online_seen.items() for i in items]
+        self.warmup.took_many(seen)  # the takers are the seen sets: recomputed for this bundle
         self.synced = True
 
     def add_cold(self, ids: list[str], embeddings: np.ndarray) -> None:
         """Index items as cold without a version (a replay of Redis)."""
         with self._lock:
             internal = np.asarray([self.item_ids.add(i) for i in ids], np.int64)
-        self.catalogue.upsert(internal, embeddings, "cold")
+        self.warmup.upsert(internal, embeddings)
 
     def apply_event(self, event_id: str, fields: dict[bytes, bytes]) -> None:
         """Apply one stream event written by another replica (older versions are ignored)."""
@@ -344,7 +361,9 @@ class Engine:
         elif kind == "interaction":
             idx = self.item_ids.get(item_id)
             if idx is not None:
-                self._add_seen(fields.get(b"user", b"").decode(), idx)
+                user = fields.get(b"user", b"").decode()
+                self._add_seen(user, idx)
+                self.warmup.took(idx, user)
 
     def _apply_item(self, event_id: str, item_id: str, fields: dict[bytes, bytes]) -> None:
         with self._lock:  # already applied (e.g. by the replica's own other bundle): no work
@@ -363,7 +382,7 @@ class Engine:
             idx = self.item_ids.add(item_id)
             if not self._claim(idx, event_id):
                 return
-            self.catalogue.upsert(np.asarray([idx], np.int64), vector, "cold")
+            self.warmup.upsert(np.asarray([idx], np.int64), vector)
         sent = float(fields.get(b"ts", b"0"))
         if sent > 0:
             self.metrics.servable_latency.labels("stream").observe(max(0.0, time.time() - sent))

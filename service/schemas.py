@@ -62,6 +62,11 @@ ItemsBody = Annotated[
 ]
 
 
+class Warmth(BaseModel):
+    interactions: int = Field(description="distinct users known to the bundle who took the item")
+    weight: float = Field(description="weight of their mean embedding: n / (n + k0)")
+
+
 class ItemOut(BaseModel):
     id: str
     kind: Literal["warm", "cold"]
@@ -69,6 +74,12 @@ class ItemOut(BaseModel):
     source: Literal["bundle", "features", "text"]
     modalities: list[str]
     registered_at: float | None = Field(None, description="Unix time of the registration")
+
+
+class ItemDetail(ItemOut):
+    warmth: Warmth | None = Field(
+        None, description="a cold item's warm-up (null: a warm item, or warm-up off)"
+    )
 
 
 class ItemsOut(BaseModel):

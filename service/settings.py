@@ -56,6 +56,12 @@ class Settings(BaseSettings):
     stream_maxlen: int = Field(default=100_000, ge=1000, description="events kept (~1.6 KB each)")
     follow_block_ms: int = Field(default=50, ge=1, le=1000)
     preload_text_encoder: bool = False
+    warmup: bool = Field(
+        default=True, description="cold items move toward the users who took them (warmup.py)"
+    )
+    warmup_k0: float = Field(
+        default=3.0, ge=0, description="takers at which the takers' mean weighs 1/2"
+    )
 
     api_keys: str = Field(
         default="", repr=False, description="comma-separated keys; set: writes need X-API-Key"

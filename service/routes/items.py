@@ -11,7 +11,16 @@ from service.deps import RolloutDep, SettingsDep
 from service.engine import ItemView, NewItem
 from service.errors import InvalidRequest
 from service.guard import require_read, require_write
-from service.schemas import ID_PATTERN, PROBLEM_RESPONSES, ItemBatchIn, ItemOut, ItemsBody, ItemsOut
+from service.schemas import (
+    ID_PATTERN,
+    PROBLEM_RESPONSES,
+    ItemBatchIn,
+    ItemDetail,
+    ItemOut,
+    ItemsBody,
+    ItemsOut,
+    Warmth,
+)
 
 router = APIRouter(tags=["items"], responses=PROBLEM_RESPONSES)
 PathId = Annotated[str, Path(min_length=1, max_length=256, pattern=ID_PATTERN)]
@@ -48,10 +57,16 @@ def register_items(
     return ItemsOut(items=[_out(v) for v in rollout.register(new, received)])
 
 
-@router.get("/items/{item_id}", response_model=ItemOut, dependencies=[Depends(require_read)])
-def get_item(rollout: RolloutDep, item_id: PathId) -> ItemOut:
-    """A servable item: warm (trained, from the bundle) or cold (registered online)."""
-    return _out(rollout.get_item(item_id))
+@router.get("/items/{item_id}", response_model=ItemDetail, dependencies=[Depends(require_read)])
+def get_item(rollout: RolloutDep, item_id: PathId) -> ItemDetail:
+    """A servable item: warm (trained, from the bundle) or cold (registered online); a cold
+    item says how warm it is (its takers, the weight of their mean: service/warmup.py)."""
+    view = rollout.get_item(item_id)
+    w = view.warmth
+    return ItemDetail(
+        **_out(view).model_dump(),
+        warmth=None if w is None else Warmth(interactions=w[0], weight=w[1]),
+    )
 
 
 @router.delete("/items/{item_id}", status_code=204, dependencies=[Depends(require_write)])
