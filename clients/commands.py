@@ -31,6 +31,10 @@ def replay(args: argparse.Namespace) -> int:
         seed=args.seed,
         users_per_second=args.users_per_second,
         register_batch=args.register_batch,
+        pool=args.pool,
+        phase=args.phase,
+        cold_only=args.cold_only,
+        first_n=args.first_n,
     )
     with httpx.Client(base_url=args.url, timeout=args.timeout) as client:
         try:

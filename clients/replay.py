@@ -5,6 +5,14 @@ then each sampled test user asks for recommendations and posts the held-out test
 really had (warm `Part.TEST` and cold `Part.COLD_TEST`); an interaction on a recommended item is a
 hit. The online hit rates (read back from the service's `/metrics`, as deltas over the replay) are
 printed beside the offline metrics of the same run (`RUN_DIR/metrics.json`).
+
+`phase="valid"` plays the validation side instead (the cold validation items, `Part.VALID` and
+`Part.COLD_VALID`): what constants are chosen on, never on test. Users arrive one at a time in a
+seeded random order (the datasets order interactions only within a user, so this order is the
+replay's clock); each asks for one list, then posts its held-out interactions. A cold
+interaction's rank is 1 + how many earlier users of the replay took that item; "the hit rate of
+cold items over their first N interactions" is hits / interactions among cold interactions of
+rank <= N (`first_n`), and `by_rank` gives it per rank (docs/results/warmup/).
 """
 
 from __future__ import annotations
@@ -23,6 +31,7 @@ from training.data.dataset import Dataset
 from training.protocol.splits import Part, Split
 
 KINDS = ("warm", "cold")
+PHASES = {"test": (Part.TEST, Part.COLD_TEST), "valid": (Part.VALID, Part.COLD_VALID)}
 COUNTERS = ("coldrec_recommended_items", "coldrec_hits", "coldrec_interactions")
 
 
@@ -37,6 +46,9 @@ class ReplayConfig:
     pool: str = "all"
     users_per_second: float = 0.0  # pace of users (and item batches); 0 = as fast as answered
     register_batch: int = 256  # items per POST /items (the service's COLDREC_MAX_BATCH is 1000)
+    phase: str = "test"  # "valid": the cold validation items and validation interactions
+    cold_only: bool = False  # play only the interactions on cold items (and their users)
+    first_n: int = 10  # the cold hit rate over each item's first N interactions
 
 
 @dataclass
@@ -51,6 +63,16 @@ class ReplayResult:
     held_out: dict[str, int] = field(default_factory=lambda: dict.fromkeys(KINDS, 0))
     online: dict[str, dict[str, float]] = field(default_factory=dict)  # counter -> kind -> delta
     offline: dict[str, float] = field(default_factory=dict)  # track -> test Recall@k
+    taken: dict[int, int] = field(default_factory=dict)  # cold item -> interactions played
+    by_rank: dict[int, list[int]] = field(default_factory=dict)  # rank -> [interactions, hits]
+    first_n: int = 10
+    phase: str = "test"
+
+    def first_n_hit_rate(self) -> tuple[int, int, float]:
+        """(interactions, hits, hit rate) over the cold interactions of rank <= first_n."""
+        rows = [v for r, v in self.by_rank.items() if r <= self.first_n]
+        n, hits = sum(v[0] for v in rows), sum(v[1] for v in rows)
+        return n, hits, _ratio(hits, n)
 
     def hit_rate(self, kind: str) -> float:
         """Client-side hits / recommended items of `kind` (the dashboard's hit rate)."""
@@ -77,7 +99,24 @@ class ReplayResult:
             "online_hit_rate": {kd: self.online_hit_rate(kd) for kd in KINDS},
             "client_hit_rate": {kd: self.hit_rate(kd) for kd in KINDS},
             f"online_recall@{k}": {kd: self.recall(kd) for kd in KINDS},
-            f"offline_test_recall@{k}": self.offline,
+            "phase": self.phase,
+            f"offline_{self.phase}_recall@{k}": self.offline,
+            "cold_first_n": self.first_n_summary(),
+        }
+
+    def first_n_summary(self) -> dict[str, object]:
+        """The cold hit rate over each item's first N interactions, overall and per rank."""
+        n, hits, rate = self.first_n_hit_rate()
+        return {
+            "n": self.first_n,
+            "interactions": n,
+            "hits": hits,
+            "hit_rate": rate,
+            "by_rank": {
+                str(r): {"interactions": v[0], "hits": v[1], "hit_rate": _ratio(v[1], v[0])}
+                for r, v in sorted(self.by_rank.items())
+                if r <= self.first_n
+            },
         }
 
 
@@ -85,9 +124,13 @@ def _ratio(a: float, b: float) -> float:
     return float(a) / float(b) if b else 0.0
 
 
-def held_out_by_user(dataset: Dataset, split: Split) -> dict[int, np.ndarray]:
-    """Each test user's distinct held-out test items (warm TEST and cold COLD_TEST), sorted."""
-    mask = np.isin(split.part, np.asarray([Part.TEST, Part.COLD_TEST], dtype=np.int8))
+def held_out_by_user(
+    dataset: Dataset, split: Split, phase: str = "test", cold_only: bool = False
+) -> dict[int, np.ndarray]:
+    """Each user's distinct held-out items of `phase` (test: warm TEST and cold COLD_TEST;
+    valid: VALID and COLD_VALID; `cold_only`: the cold part alone), sorted."""
+    parts = PHASES[phase][1:] if cold_only else PHASES[phase]
+    mask = np.isin(split.part, np.asarray(parts, dtype=np.int8))
     users, items = dataset.users[mask], dataset.items[mask]
     pairs = np.unique(np.stack([users, items], axis=1), axis=0)  # [m, 2], sorted by user
     out: dict[int, np.ndarray] = {}
@@ -119,12 +162,13 @@ def read_counters(text: str) -> dict[str, dict[str, float]]:
     return out
 
 
-def offline_recall(run_dir: Path, k: int) -> dict[str, float]:
-    """Test Recall@k of every track of the run's metrics.json (empty when k was not measured)."""
+def offline_recall(run_dir: Path, k: int, phase: str = "test") -> dict[str, float]:
+    """Recall@k on `phase` (test or valid) of every track of the run's metrics.json (empty when
+    k was not measured)."""
     metrics = json.loads((run_dir / "metrics.json").read_text())
     return {
         track: float(m[f"recall@{k}"])
-        for track, m in metrics.get("test", {}).items()
+        for track, m in metrics.get(phase, {}).items()
         if f"recall@{k}" in m
     }
 
@@ -153,23 +197,27 @@ def item_payloads(
 def replay(
     run_dir: Path, dataset: Dataset, client: httpx.Client, cfg: ReplayConfig
 ) -> ReplayResult:
-    """Register the run's cold test items, then play sampled users' held-out test interactions."""
+    """Register the run's cold items of `cfg.phase`, then play sampled users' held-out
+    interactions of that phase."""
+    if cfg.phase not in PHASES:
+        raise ValueError(f"phase {cfg.phase!r}: one of {sorted(PHASES)}")
     start = time.monotonic()
     split = Split.load(str(run_dir / "split.npz"))
-    result = ReplayResult(offline=offline_recall(run_dir, cfg.k))
+    cold_items = split.cold_test_items if cfg.phase == "test" else split.cold_valid_items
+    result = ReplayResult(
+        offline=offline_recall(run_dir, cfg.k, cfg.phase), first_n=cfg.first_n, phase=cfg.phase
+    )
     before = read_counters(_get(client, "/metrics").text)
 
     modalities = bundle_modalities(run_dir)
-    for n, body in enumerate(
-        item_payloads(dataset, split.cold_test_items, modalities, cfg.register_batch)
-    ):
+    for n, body in enumerate(item_payloads(dataset, cold_items, modalities, cfg.register_batch)):
         if cfg.users_per_second > 0 and n:  # batches arrive at the users' pace too
             time.sleep(1.0 / cfg.users_per_second)
         _post(client, "/items", {"items": body})
         result.registered += len(body)
 
-    cold = set(split.cold_test_items.tolist())
-    truth = held_out_by_user(dataset, split)
+    cold = set(cold_items.tolist())
+    truth = held_out_by_user(dataset, split, cfg.phase, cfg.cold_only)
     played_from = time.monotonic()
     for user in sample_users(sorted(truth), cfg.max_users, cfg.seed):
         if cfg.users_per_second > 0:  # user n arrives at n / rate seconds
@@ -207,9 +255,14 @@ def _play_user(
     for i in items:
         result.held_out["cold" if int(i) in cold else "warm"] += 1
     answer = _post(client, "/interactions", {"interactions": body}).json()
-    for row in answer["interactions"]:
+    for i, row in zip(items.tolist(), answer["interactions"], strict=True):
         if row["hit"]:
             result.hits["cold" if row["cold"] else "warm"] += 1
+        if i in cold:  # its rank: 1 + the users before this one who took it
+            rank = result.taken[i] = result.taken.get(i, 0) + 1
+            tally = result.by_rank.setdefault(rank, [0, 0])
+            tally[0] += 1
+            tally[1] += int(bool(row["hit"]))
 
 
 class ReplayError(ValueError):
@@ -255,4 +308,8 @@ def format_report(result: ReplayResult, k: int) -> str:
             f"{kd:<6}{result.recommended[kd]:>12}{result.hits[kd]:>7}{result.held_out[kd]:>10}"
             f"{result.online_hit_rate(kd):>21.4f}{result.recall(kd):>19.4f}{offline:>20}"
         )
+    n, hits, rate = result.first_n_hit_rate()
+    lines.append(
+        f"cold items over their first {result.first_n} interactions: {hits} hits / {n} = {rate:.4f}"
+    )
     return "\n".join(lines)

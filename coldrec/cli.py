@@ -182,6 +182,25 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument(
         "--register-batch", type=int, default=256, help="cold items per POST /items (default 256)"
     )
+    rep.add_argument(
+        "--phase",
+        choices=("valid", "test"),
+        default="test",
+        help="test (default): the cold test items and test interactions; valid: the cold "
+        "validation items and validation interactions (choose constants on it, never on test)",
+    )
+    rep.add_argument(
+        "--pool", choices=("all", "warm", "cold"), default="all", help="pool asked (default all)"
+    )
+    rep.add_argument(
+        "--cold-only", action="store_true", help="play only the interactions on cold items"
+    )
+    rep.add_argument(
+        "--first-n",
+        type=int,
+        default=10,
+        help="report the cold hit rate over each item's first N interactions (default 10)",
+    )
     rep.add_argument("--timeout", type=float, default=30.0, help="HTTP timeout in seconds")
     rep.add_argument("--json", metavar="FILE", help="also write the summary as JSON")
     rep.set_defaults(func=_lazy("replay", "clients.commands", "replay"))

@@ -126,3 +126,77 @@ def test_a_refused_request_is_a_replay_error_with_the_problem_detail(tmp_path: P
     client = httpx.Client(base_url="http://svc", transport=httpx.MockTransport(answer))
     with pytest.raises(ReplayError, match="POST /items: 422 dims"):
         replay(tmp_path, _dataset(), client, ReplayConfig())
+
+
+def _valid_phase() -> tuple[Dataset, Split]:
+    """Four users take cold validation item i2 (and u0 a warm validation item); i3 is cold test."""
+    users = np.array([0, 1, 2, 3, 0, 1], dtype=np.int64)
+    items = np.array([2, 2, 2, 2, 1, 3], dtype=np.int64)
+    ds = Dataset(
+        name="tiny",
+        user_ids=IdMap(["u0", "u1", "u2", "u3"]),
+        item_ids=IdMap(["i0", "i1", "i2", "i3"]),
+        users=users,
+        items=items,
+        order=np.arange(6, dtype=np.int64),
+        modalities={"text": np.eye(4, 3, dtype=np.float32)},
+    )
+    p = Part
+    part = np.array([p.COLD_VALID] * 4 + [p.VALID, p.COLD_TEST], np.int8)
+    return ds, Split(part, np.array([2]), np.array([3]), seed=0, cold_fraction=0.5)
+
+
+def test_held_out_by_phase_and_cold_only() -> None:
+    ds, split = _valid_phase()
+    assert {u: v.tolist() for u, v in held_out_by_user(ds, split, "valid").items()} == {
+        0: [1, 2],
+        1: [2],
+        2: [2],
+        3: [2],
+    }
+    assert held_out_by_user(ds, split, "valid", cold_only=True)[0].tolist() == [2]
+    assert held_out_by_user(ds, split, "test", cold_only=True)[1].tolist() == [3]
+
+
+def test_a_valid_replay_ranks_each_cold_interaction_by_the_users_before(tmp_path: Path) -> None:
+    """The cold validation item is registered; user n (in the replay's order) takes it as its
+    n-th interaction; the mock shows it to every user after the first two."""
+    ds, split = _valid_phase()
+    split.save(str(tmp_path / "split.npz"))
+    (tmp_path / "metrics.json").write_text(json.dumps({"valid": {"cold_all": {"recall@20": 0.1}}}))
+    (tmp_path / "manifest.json").write_text(json.dumps({"modalities": {"text": 3}}))
+    registered: list[str] = []
+    asked: list[str] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        path = request.url.path
+        if path == "/metrics":
+            return httpx.Response(200, text="")
+        if path == "/items":
+            registered.extend(i["id"] for i in json.loads(request.content)["items"])
+            return httpx.Response(201, json={"items": []})
+        if path.startswith("/users/"):
+            asked.append(path.split("/")[2])
+            shown = [{"item_id": "i2", "score": 1.0, "cold": True}] if len(asked) > 2 else []
+            return httpx.Response(200, json={"items": shown})
+        rows = json.loads(request.content)["interactions"]
+        out = [
+            {**r, "hit": len(asked) > 2 and r["item_id"] == "i2", "cold": r["item_id"] == "i2"}
+            for r in rows
+        ]
+        return httpx.Response(201, json={"interactions": out})
+
+    client = httpx.Client(base_url="http://svc", transport=httpx.MockTransport(answer))
+    cfg = ReplayConfig(phase="valid", cold_only=True, first_n=3, pool="cold")
+    result = replay(tmp_path, ds, client, cfg)
+    assert registered == ["i2"] and len(asked) == 4
+    assert result.by_rank == {1: [1, 0], 2: [1, 0], 3: [1, 1], 4: [1, 1]}
+    assert result.first_n_hit_rate() == (3, 1, 1 / 3)
+    summary = result.summary(20)
+    assert summary["phase"] == "valid" and summary["offline_valid_recall@20"] == {"cold_all": 0.1}
+    assert summary["cold_first_n"]["by_rank"]["3"] == {"interactions": 1, "hits": 1, "hit_rate": 1}
+    assert "first 3 interactions: 1 hits / 3 = 0.3333" in format_report(result, 20)
+    args = build_parser().parse_args(
+        ["replay", "--run", "r", "--url", "u", "--phase", "valid", "--cold-only", "--first-n", "5"]
+    )
+    assert (args.phase, args.cold_only, args.first_n, args.pool) == ("valid", True, 5, "all")
