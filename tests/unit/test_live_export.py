@@ -19,6 +19,7 @@ from service.keys import Keys
 from service.settings import Settings
 from service.state import StateRefused, claim
 from service.store import ItemRecord, Store, connect
+from training.data.dataset import Dataset
 from training.data.formats import DatasetError
 from training.data.plain import load_plain
 from training.live_export import export_state
@@ -197,3 +198,28 @@ def test_an_embedded_state_never_written_exports_the_data_alone(tmp_path: Path) 
     summary = export_state(run, tmp_path / "out", Settings())
     assert summary["interactions"] == {"data": 4, "online": 0}
     assert not (run / "state" / "redis.db").exists()
+
+
+def test_a_words_run_exports_the_generators_texts_and_interactions_in_order(
+    tmp_path: Path,
+) -> None:
+    from plain_files import FakeEncoder
+
+    from training.data.synthetic_words import words_data
+
+    spec = "synthetic:words,n_users=30,n_items=40,max_per_user=10,seed=3"
+    run = _run(tmp_path, spec)
+    summary = export_state(run, tmp_path / "out", Settings())  # never served: the data alone
+    gen = words_data(n_users=30, n_items=40, max_per_user=10, seed=3, encoder=FakeEncoder(),
+                     cache_dir=tmp_path / "gen")  # fmt: skip
+    FakeEncoder.texts = []  # what the reader's texts encode (another cache: no hit)
+    assert summary["interactions"] == {"data": gen.dataset.n_interactions, "online": 0}
+    ds = load_plain(tmp_path / "out")
+    assert FakeEncoder.texts == list(gen.texts)  # as trained on: the same encoding
+    assert ds.item_ids.ids == gen.dataset.item_ids.ids
+
+    def pairs(d: Dataset) -> list[tuple[str, str]]:
+        return list(zip(d.user_ids.externals(d.users), d.item_ids.externals(d.items), strict=True))
+
+    assert pairs(ds) == pairs(gen.dataset)  # the generator's interactions, in its order
+    assert ds.events is not None and set(ds.events.tolist()) <= {"view", "click", "buy"}

@@ -28,13 +28,17 @@ def test_the_words_shop_has_titles_iso_times_and_events(tmp_path: Path) -> None:
         n_users=60, n_items=90, max_per_user=12, seed=4, encoder=FakeEncoder(), cache_dir=tmp_path
     )
     assert [r["item_id"] for r in items] == gen.dataset.item_ids.ids
-    assert [f"{r['title']}. {r['description']}" for r in items] == list(gen.texts)
+    assert all(r["title"].endswith(".") and r["description"] for r in items)  # "Title." "Desc."
     ds = load_dataset(tmp_path / "shop")
-    assert FakeEncoder.texts[0] == f"{items[0]['title']} {items[0]['description']}"
+    # the reader's join gives back the generator's exact texts (so the same MiniLM encoding)
+    assert FakeEncoder.texts == list(gen.texts)
     assert ds.item_ids.ids == gen.dataset.item_ids.ids
     assert ds.n_users == gen.dataset.n_users and ds.n_interactions == gen.dataset.n_interactions
-    np.testing.assert_array_equal(
+    np.testing.assert_array_equal(  # the generator's interactions, in its order
         ds.item_ids.externals(ds.items), gen.dataset.item_ids.externals(gen.dataset.items)
+    )
+    np.testing.assert_array_equal(
+        ds.user_ids.externals(ds.users), gen.dataset.user_ids.externals(gen.dataset.users)
     )
     assert ds.events is not None and set(ds.events.tolist()) <= {"view", "click", "buy"}
     with (tmp_path / "shop" / "interactions.csv").open() as fh:

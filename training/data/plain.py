@@ -81,6 +81,40 @@ def load_plain(
     skip_invalid: bool = False,
 ) -> Dataset:
     """Read a plain folder (see the module doc); `cache_dir` holds encoded item text."""
+    checked = read_plain_rows(d, skip_invalid=skip_invalid)
+    notes: dict[str, object] = {}
+    if checked.problems:
+        for p in checked.problems:
+            log.warning("--skip-invalid dropped %d rows of %s", p.count, p.message())
+        notes["skipped_rows"] = {p.table.name: p.summary() for p in checked.problems}
+    if checked.duplicates:
+        notes["duplicate_rows"] = _duplicate_note(checked.inter, checked.duplicates)
+    if not checked.rows.kept:
+        raise DatasetError(f"{checked.inter.name}: no valid interactions")
+    modalities = _npy_modalities(d, checked.items, checked.kept_items)
+    texts = _item_texts(checked.items, checked.kept_items, text_columns)
+    if texts is not None:
+        modalities["text"] = encode_texts_cached(texts, cache_dir)
+    return _dataset(plain_name(d), checked.item_ids, checked.rows, modalities, notes)
+
+
+@dataclass
+class CheckedRows:
+    """A plain folder's tables with their valid rows: the kept item rows (`kept_items`, ids
+    `item_ids`) and interactions (`rows`, repeats dropped: `duplicates`), and the problems
+    `skip_invalid` let through."""
+
+    items: Table
+    inter: Table
+    kept_items: list[int]
+    item_ids: IdMap
+    rows: Interactions
+    problems: list[Problems]
+    duplicates: list[int]
+
+
+def read_plain_rows(d: Path, *, skip_invalid: bool = False) -> CheckedRows:
+    """Read and check `d`'s two tables: `InvalidRows` on a bad row unless `skip_invalid`."""
     inter_path, items_path = plain_table(d, "interactions"), plain_table(d, "items")
     if inter_path is None:
         raise DatasetError(f"no interactions.csv or interactions.parquet in {d}")
@@ -95,25 +129,12 @@ def load_plain(
     item_problems, kept_items = _check_items(items)
     item_ids = IdMap(as_id(items.cells[ITEM_ID][k]) for k in kept_items)
     inter_problems, rows = _check_interactions(inter, item_ids, items.name)
-    notes: dict[str, object] = {}
     problems = [p for p in (item_problems, inter_problems) if p]
     if problems and not skip_invalid:
         messages = "; ".join(p.message() for p in problems)
         raise InvalidRows(f"{messages}; pass --skip-invalid to drop them")
-    if problems:
-        for p in problems:
-            log.warning("--skip-invalid dropped %d rows of %s", p.count, p.message())
-        notes["skipped_rows"] = {p.table.name: p.summary() for p in problems}
     duplicates = _drop_duplicates(rows)
-    if duplicates:
-        notes["duplicate_rows"] = _duplicate_note(inter, duplicates)
-    if not rows.kept:
-        raise DatasetError(f"{inter.name}: no valid interactions")
-    modalities = _npy_modalities(d, items, kept_items)
-    texts = _item_texts(items, kept_items, text_columns)
-    if texts is not None:
-        modalities["text"] = encode_texts_cached(texts, cache_dir)
-    return _dataset(plain_name(d), item_ids, rows, modalities, notes)
+    return CheckedRows(items, inter, kept_items, item_ids, rows, problems, duplicates)
 
 
 def plain_name(d: Path) -> str:

@@ -10,9 +10,12 @@ plain format on a known dataset, or to start a shop of one's own from the demo's
   counts, and the item texts are the P5 loader's: their MiniLM encoding comes from the same
   cache entry.
 - `synthetic:words[,key=value,...]` (the demo's shop): `items.csv` has `item_id,title,
-  description` (the generator's text, split at its first full stop), `interactions.csv` has
-  `user_id,item_id,timestamp,event` with ISO 8601 times in each user's order and an event
-  (view, click or buy, drawn; training treats every one as a positive).
+  description` (the generator's text split after its first full stop, which the title keeps:
+  the reader's space-join gives back the exact text, so its MiniLM encoding is the generated
+  dataset's), `interactions.csv` has `user_id,item_id,timestamp,event` in the generator's order
+  with ISO 8601 times in each user's order and an event (view, click or buy, drawn; training
+  treats every one as a positive). `coldrec export` of a `synthetic:words` run reads its data
+  back through these files (`training.data.run_source`).
 - any other source (`synthetic[:...]`, RecBole, DiffMM, MMRec folders): its vectors, since it
   has no raw text: `items.csv` lists the item ids, each modality goes to
   `items.<modality>.npy`, except `text`, written as `items.text_vec.npy` (`items.text.npy` is
@@ -84,8 +87,9 @@ def p5_to_plain(src: Path, out: Path) -> tuple[Path, Path]:
 
 
 def words_to_plain(out: Path, **kwargs: int | float) -> tuple[Path, Path]:
-    """`synthetic:words` (with `kwargs`) as a shop's files: item titles and descriptions, ISO
-    timestamps in each user's order and an event per interaction. Ids are the generator's."""
+    """`synthetic:words` (with `kwargs`) as a shop's files: item titles and descriptions (read
+    back joined, the generator's exact texts), the generator's interactions in its order with
+    ISO timestamps in each user's order and an event each. Ids are the generator's."""
     from training.data.synthetic_words import words_data
 
     with tempfile.TemporaryDirectory() as cache:  # the texts only: no MiniLM, no cache entry
@@ -97,8 +101,8 @@ def words_to_plain(out: Path, **kwargs: int | float) -> tuple[Path, Path]:
         writer = csv.writer(fh)
         writer.writerow(["item_id", "title", "description"])
         for item, text in zip(ds.item_ids.ids, data.texts, strict=True):
-            title, _, description = text.partition(". ")
-            writer.writerow([item, title, description])
+            title, dot, description = text.partition(". ")
+            writer.writerow([item, title + dot.strip(), description])
     rng = np.random.default_rng([int(kwargs.get("seed", 0)), 2])
     events = rng.choice(len(EVENTS), size=ds.n_interactions, p=EVENT_SHARES)
     # user u's k-th interaction: k days and u minutes after START (each user in order)

@@ -4,38 +4,31 @@ The run names its data in `config.json` (`data`, `data_options`); `run_source` r
 `PlainSource`: every item with its text (as the plain reader joins it) and its
 `items.<modality>.npy` vectors, every interaction with its time, event and weight. Sources whose
 raw item text exists: plain folders (read with the run's reader options, so the same rows are
-dropped), P5 folders (`training.data.plain_export.p5_to_plain`) and `synthetic:words` (its
-generated texts). Other formats ship only encoded features, which the plain format cannot hold
-as text, so they are refused.
+dropped), P5 folders and `synthetic:words` (its generated texts), these two read back from the
+plain files their exporters write (`training.data.plain_export.p5_to_plain`, `words_to_plain`).
+Other formats ship only encoded features, which the plain format cannot hold as text, so they
+are refused.
 """
 
 from __future__ import annotations
 
 import json
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from models.idmap import IdMap
-from training.data.formats import DatasetError, detect_format, plain_table
+from training.data.formats import DatasetError, detect_format
 from training.data.plain import (
     DATASET_META,
-    INTERACTION_COLUMNS,
-    ITEM_ID,
-    _check_interactions,
-    _check_items,
-    _drop_duplicates,
     _item_texts,
     _npy_modalities,
-    _require,
     plain_name,
+    read_plain_rows,
 )
-from training.data.plain_rows import InvalidRows, as_id
-from training.data.tables import read_table
 
 SYNTHETIC = "synthetic"
 
@@ -83,11 +76,7 @@ def run_source(spec: str, options: dict[str, Any] | None = None) -> PlainSource:
     if fmt == "p5":
         from training.data.plain_export import p5_to_plain
 
-        with tempfile.TemporaryDirectory(prefix="coldrec-p5-") as tmp:
-            p5_to_plain(d, Path(tmp))
-            source = read_plain_source(Path(tmp))
-        source.name = d.name
-        return source
+        return _via_plain_files(lambda out: p5_to_plain(d, out), d.name)
     raise DatasetError(
         f"cannot export the run's data {spec}: {fmt} ships encoded item features, not the raw "
         "item text the plain format keeps (exportable: plain folders, P5, synthetic:words)"
@@ -99,26 +88,14 @@ def read_plain_source(
 ) -> PlainSource:
     """A plain folder's valid rows, as `training.data.plain.load_plain` reads them (the same
     checks, `skip_invalid`, duplicates dropped), with the raw text instead of its encoding."""
-    inter_path, items_path = plain_table(d, "interactions"), plain_table(d, "items")
-    if inter_path is None or items_path is None:
-        raise DatasetError(f"{d}: needs interactions and items files (.csv or .parquet)")
-    items, inter = read_table(items_path), read_table(inter_path)
-    _require(items, (ITEM_ID,))
-    _require(inter, INTERACTION_COLUMNS)
-    item_problems, kept = _check_items(items)
-    item_ids = IdMap(as_id(items.cells[ITEM_ID][k]) for k in kept)
-    inter_problems, rows = _check_interactions(inter, item_ids, items.name)
-    problems = [p for p in (item_problems, inter_problems) if p]
-    if problems and not skip_invalid:
-        messages = "; ".join(p.message() for p in problems)
-        raise InvalidRows(f"{messages}; pass --skip-invalid to drop them")
-    _drop_duplicates(rows)
+    checked = read_plain_rows(d, skip_invalid=bool(skip_invalid))
+    rows, items, kept = checked.rows, checked.items, checked.kept_items
     meta: dict[str, Any] = {}
     if (d / DATASET_META).is_file():
         meta = json.loads((d / DATASET_META).read_text(encoding="utf-8"))
     return PlainSource(
         name=plain_name(d),
-        item_ids=list(item_ids.ids),
+        item_ids=list(checked.item_ids.ids),
         texts=_item_texts(items, kept, text_columns),
         vectors=_npy_modalities(d, items, kept),
         users=rows.users,
@@ -131,19 +108,21 @@ def read_plain_source(
 
 
 def _words_source(args: str) -> PlainSource:
+    """`synthetic:words` through the one writer of its plain files (`words_to_plain`), so the
+    export holds what `python -m training.data.plain_export` writes: the generator's texts and
+    interactions in its order, with their drawn events and times."""
+    from training.data.plain_export import words_to_plain
     from training.data.resolve import _parse_kwargs
-    from training.data.synthetic_words import words_data
+    from training.data.synthetic_words import words_name
 
-    data = words_data(**_parse_kwargs(args))  # type: ignore[arg-type]
-    ds = data.dataset
-    return PlainSource(
-        name=ds.name,
-        item_ids=list(ds.item_ids.ids),
-        texts=list(data.texts),
-        vectors={},  # its only modality, text, is the texts' encoding
-        users=list(ds.user_ids.externals(int(u) for u in ds.users)),
-        items=ds.items.astype(np.int64),
-        stamps=[int(s) for s in ds.order],
-        events=None,
-        weights=None,
-    )
+    kwargs = _parse_kwargs(args)
+    return _via_plain_files(lambda out: words_to_plain(out, **kwargs), words_name(kwargs))
+
+
+def _via_plain_files(write: Callable[[Path], object], name: str) -> PlainSource:
+    """A source written out as plain files by `write(folder)`, read back, named `name`."""
+    with tempfile.TemporaryDirectory(prefix="coldrec-source-") as tmp:
+        write(Path(tmp))
+        source = read_plain_source(Path(tmp))
+    source.name = name
+    return source

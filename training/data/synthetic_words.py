@@ -13,6 +13,7 @@ of its theme. Same seed, same data (texts, tastes, interactions).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -100,7 +101,7 @@ def words_data(
     texts = tuple(_write_text(mix, text_rng, noise, n_themes) for mix in _pad(item_taste))
     feats = encode_texts_cached(list(texts), cache_dir, encoder=encoder)  # [I, 384]
     dataset = Dataset(
-        name=f"synthetic-words-{seed}",
+        name=words_name({"seed": seed}),
         user_ids=IdMap(f"u{u}" for u in range(n_users)),
         item_ids=IdMap(f"i{i}" for i in range(n_items)),
         users=np.repeat(np.arange(n_users, dtype=np.int64), counts),
@@ -110,6 +111,11 @@ def words_data(
     )
     names = tuple(t.name for t in THEMES[:n_themes])
     return WordsData(dataset, texts, names, user_taste, item_taste)
+
+
+def words_name(kwargs: Mapping[str, object]) -> str:
+    """The name of the dataset `words_data(**kwargs)` generates (its seed's)."""
+    return f"synthetic-words-{kwargs.get('seed', 0)}"
 
 
 def words_dataset(**kwargs: int | float) -> Dataset:
