@@ -7,81 +7,17 @@ deadlines only."""
 
 from __future__ import annotations
 
-import threading
 import time
 from pathlib import Path
 
-import httpx
 from conftest import ServiceProcess, start_service
+from loop_steps import Clients, admin_state, wait_for
 from service_bundle import TinyBundle, write_bundle
 
 from bundle.reader import load_bundle
 
 KEY = "rollout-integration-key"
 AUTH = {"X-API-Key": KEY}
-DEADLINE_S = 60  # liveness only: generous for a loaded 2-core box
-N_CLIENTS = 4
-
-
-class Clients:
-    """Threads that ask both replicas for recommendations back to back, counting every answer
-    (status code, or the transport error) and the times they were sent."""
-
-    def __init__(self, services: list[ServiceProcess]) -> None:
-        self.services = services
-        self.stop = threading.Event()
-        self.lock = threading.Lock()
-        self.answers: list[tuple[float, int | str]] = []
-        self.threads = [
-            threading.Thread(target=self._run, args=(n,), daemon=True) for n in range(N_CLIENTS)
-        ]
-
-    def _run(self, n: int) -> None:
-        with httpx.Client(timeout=60) as http:
-            i = 0
-            while not self.stop.is_set():
-                svc = self.services[i % len(self.services)]
-                user = f"u{(i * N_CLIENTS + n) % 20}" if i % 3 else f"stranger-{i}"
-                sent = time.monotonic()
-                try:
-                    r = http.get(f"{svc.url}/users/{user}/recommendations", params={"k": 5})
-                    outcome: int | str = r.status_code
-                except httpx.HTTPError as exc:
-                    outcome = type(exc).__name__
-                with self.lock:
-                    self.answers.append((sent, outcome))
-                i += 1
-
-    def __enter__(self) -> Clients:
-        for t in self.threads:
-            t.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop.set()
-        for t in self.threads:
-            t.join(timeout=120)
-
-    def sent_between(self, start: float, end: float) -> int:
-        with self.lock:
-            return sum(1 for t, _ in self.answers if start <= t <= end)
-
-    def failures(self) -> list[int | str]:
-        with self.lock:
-            return [outcome for _, outcome in self.answers if outcome != 200]
-
-
-def _state(svc: ServiceProcess) -> dict:
-    r = svc.http.get("/admin/bundle")
-    assert r.status_code == 200, r.text
-    return r.json()
-
-
-def _wait_for(services: list[ServiceProcess], check: object, what: str) -> None:
-    deadline = time.monotonic() + DEADLINE_S
-    while not all(check(_state(svc)) for svc in services):  # type: ignore[operator]
-        assert time.monotonic() < deadline, f"{what}: {[_state(s) for s in services]}"
-        time.sleep(0.05)
 
 
 def test_two_replicas_swap_bundles_under_load_with_no_failed_request(
@@ -101,7 +37,7 @@ def test_two_replicas_swap_bundles_under_load_with_no_failed_request(
         r = a.http.post("/admin/bundle", json={"path": str(v2.path.parent)}, headers=AUTH)
         assert r.status_code == 200, r.text
         assert r.json()["active"]["digest"] == new
-        _wait_for([a, b], lambda s: s["active"]["digest"] == new, "the replicas never switched")
+        wait_for([a, b], lambda s: s["active"]["digest"] == new, "the replicas never switched")
         switched = time.monotonic()
         time.sleep(0.5)  # and after it
 
@@ -114,7 +50,7 @@ def test_two_replicas_swap_bundles_under_load_with_no_failed_request(
     assert clients.failures() == [], clients.failures()[:10]
     assert len(clients.answers) > 20
     for svc in (a, b):
-        assert _state(svc)["active"]["digest"] == new and _state(svc)["error"] is None
+        assert admin_state(svc)["active"]["digest"] == new and admin_state(svc)["error"] is None
         got = svc.http.get("/users/u0/recommendations", params={"k": 20, "pool": "cold"})
         assert [i["item_id"] for i in got.json()["items"]] == ["online-1"]  # carried over
 
@@ -123,16 +59,16 @@ def test_two_replicas_swap_bundles_under_load_with_no_failed_request(
         "/admin/bundle", json={"path": str(tiny_bundle.path), "share": 0.5}, headers=AUTH
     )
     assert r.status_code == 200, r.text
-    _wait_for([a, b], lambda s: (s["candidate"] or {}).get("digest") == old, "no A/B on both")
+    wait_for([a, b], lambda s: (s["candidate"] or {}).get("digest") == old, "no A/B on both")
     users = [f"shopper-{n}" for n in range(120)]
     arms = {}
     for user in users:
-        got = {
+        variants = {
             svc.http.get(f"/users/{user}/recommendations").headers["X-Coldrec-Variant"]
             for svc in (a, b)
         }
-        assert len(got) == 1, (user, got)
-        arms[user] = got.pop()
+        assert len(variants) == 1, (user, variants)
+        arms[user] = variants.pop()
     share = sum(v == "candidate" for v in arms.values()) / len(users)
     assert 0.3 < share < 0.7, share
     metrics = a.http.get("/metrics").text
@@ -140,6 +76,6 @@ def test_two_replicas_swap_bundles_under_load_with_no_failed_request(
     assert 'coldrec_hits_total{kind="cold",variant="candidate"} 0.0' in metrics
 
     assert a.http.delete("/admin/bundle/candidate", headers=AUTH).status_code == 200
-    _wait_for([a, b], lambda s: s["candidate"] is None, "the candidate was not dropped")
+    wait_for([a, b], lambda s: s["candidate"] is None, "the candidate was not dropped")
     for svc in (a, b):
         assert KEY not in svc.log.read_text()
