@@ -60,7 +60,7 @@ class Settings(BaseSettings):
         default=True, description="cold items move toward the users who took them (warmup.py)"
     )
     warmup_k0: float = Field(
-        default=3.0, ge=0, description="takers at which the takers' mean weighs 1/2"
+        default=1.0, ge=0, description="takers at which their mean weighs 1/2 (Beauty valid)"
     )
 
     api_keys: str = Field(
