@@ -11,6 +11,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from service.errors import (
     BundleError,
@@ -50,6 +51,7 @@ PROBLEMS: dict[type[Exception], tuple[int, str, str]] = {
     IndexUnavailable: (503, "index-unavailable", "The index cannot be built"),
     ServiceError: (500, "service-error", "Service error"),
 }
+HTTP_METHODS = ("DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT")  # Allow order
 HTTP_SLUGS = {
     400: "invalid-request",  # e.g. a body the parser gives up on (nesting too deep)
     401: "unauthorized",
@@ -125,12 +127,23 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
 
 
 def _allowed(request: Request) -> list[str]:
-    methods: set[str] = set()
-    for route in request.app.routes:
-        regex = getattr(route, "path_regex", None)
-        if regex is not None and regex.match(request.url.path):
-            methods |= set(getattr(route, "methods", None) or ())
-    return sorted(methods)
+    """The methods some route of the app takes at this path. Asked of each route through
+    Starlette's `matches` (a full match for that method), so routers FastAPI wraps when they
+    are included (0.165: `_IncludedRouter`, without `path_regex` or `methods`) answer too."""
+    base = {
+        "type": "http",
+        "path": request.scope["path"],
+        "root_path": request.scope.get("root_path", ""),
+        "headers": [],
+    }
+    return [
+        method
+        for method in HTTP_METHODS
+        if any(
+            route.matches({**base, "method": method})[0] == Match.FULL
+            for route in request.app.router.routes
+        )
+    ]
 
 
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
