@@ -50,6 +50,16 @@ def test_every_track_beats_a_random_ranking(result) -> None:
     assert result.metrics["projector"]["valid_cold_only_recall20"] > 0
 
 
+def test_content_baseline_is_stored_beside_random(result) -> None:
+    content = result.metrics["content"]  # no training: training/evaluation/content_baseline.py
+    assert content["source"] == ["text"] and set(content) == {"source", "test", "valid"}
+    for phase in ("test", "valid"):
+        for name, track in result.metrics[phase].items():
+            assert content[phase][name]["n_users"] == track["n_users"]
+    rand = result.metrics["random"]["test"]
+    assert content["test"]["cold_all"]["recall@20"] > 2 * rand["cold_all"]["recall@20"]
+
+
 def test_projector_is_norm_calibrated(result) -> None:
     warm_norm = np.linalg.norm(result.item_emb[result.view.warm_items], axis=1).mean()
     cold = result.split.cold_items()

@@ -18,6 +18,7 @@ from models.base import Batch, RecModel
 from models.registry import model_class
 from training.config import RunConfig
 from training.data.dataset import Dataset
+from training.evaluation.content_baseline import content_baseline
 from training.evaluation.diagnostics import cold_start_diagnostics
 from training.evaluation.ranking import evaluate_tracks, random_tracks, rank_metrics
 from training.fitting.projector import embed_all_items, fit_projector
@@ -103,6 +104,7 @@ def train(
         "test": evaluate_tracks(user_emb, item_emb, dataset, split, phase="test"),
         "valid": evaluate_tracks(user_emb, item_emb, dataset, split, phase="valid"),
         "random": {"test": random_tracks(dataset, split, phase="test", seed=tc.seed)},
+        "content": content_baseline(dataset, split),  # no training: mean item content
         "best_epoch": best_epoch,
         "epochs_run": len(history),
         "stopped_by": fit.stopped_by,
