@@ -24,6 +24,7 @@ def train(args: argparse.Namespace) -> int:
     from training.config import RunConfig, apply_overrides, load_config_file, parse_assignments
     from training.data.resolve import resolve_data
     from training.export import write_run
+    from training.fitting.distributed import session
     from training.fitting.trainer import train as fit
 
     cfg = RunConfig()
@@ -39,13 +40,17 @@ def train(args: argparse.Namespace) -> int:
     if args.modalities:
         dataset = dataset.with_modalities([m.strip() for m in args.modalities.split(",") if m])
     deploy = None
-    if getattr(args, "deploy", False):
-        from training.fitting.deploy import deploy_fit
+    with session() as ranks:  # torchrun: the process group, else None (distributed.py)
+        if getattr(args, "deploy", False):
+            from training.fitting.deploy import deploy_fit
 
-        deploy = deploy_fit(dataset, args.model, cfg, progress=not args.quiet)
-        result = deploy.evaluation
-    else:
-        result = fit(dataset, args.model, cfg, progress=not args.quiet)
+            deploy = deploy_fit(dataset, args.model, cfg, progress=not args.quiet, ranks=ranks)
+            result = deploy.evaluation if deploy is not None else None
+        else:
+            result = fit(dataset, args.model, cfg, progress=not args.quiet, ranks=ranks)
+        if ranks is not None and not ranks.is_main:
+            return 0  # rank 0 alone writes the run and prints the summary
+    assert result is not None
     bundle = write_run(
         Path(args.out),
         dataset,

@@ -28,6 +28,7 @@ import torch
 
 from training.config import RunConfig
 from training.data.dataset import Dataset
+from training.fitting.distributed import Ranks
 from training.fitting.projector import embed_all_items
 from training.fitting.trainer import TrainResult, make_split, train
 from training.protocol.splits import train_everything
@@ -44,31 +45,48 @@ class DeployFit:
 
 
 def deploy_fit(
-    dataset: Dataset, model_name: str, cfg: RunConfig, *, progress: bool = True
-) -> DeployFit:
-    """The evaluation run, then the refit on every item and interaction with its choices."""
+    dataset: Dataset,
+    model_name: str,
+    cfg: RunConfig,
+    *,
+    progress: bool = True,
+    ranks: Ranks | None = None,
+) -> DeployFit | None:
+    """The evaluation run, then the refit on every item and interaction with its choices.
+
+    Under torchrun (`ranks`) both backbones train data-parallel on every rank; a rank other
+    than 0 returns None after the refit's backbone (rank 0 alone fits the projectors)."""
+    side = ranks is not None and not ranks.is_main
     split = make_split(dataset, cfg)
     if dataset.modalities and not len(split.cold_valid_items):
         raise ValueError(
             "--deploy chooses the projector's epoch and loudness on cold validation items, and "
             "this split holds none: use the cold split with --cold-fraction above 0"
         )
-    evaluation = train(dataset, model_name, cfg, split=split, progress=progress)
+    evaluation = train(dataset, model_name, cfg, split=split, progress=progress, ranks=ranks)
     backbone_epochs = int(evaluation.metrics["best_epoch"])
     if backbone_epochs < 1:
         raise ValueError("the evaluation run chose no backbone epoch (validation never ran)")
-    chosen = evaluation.metrics["projector"]
+    chosen = {} if side else evaluation.metrics["projector"]
     refit_cfg = copy.deepcopy(cfg)
     refit_cfg.train.epochs = backbone_epochs
     refit_cfg.train.time_budget_s = 0.0
-    if evaluation.model.projector is not None:
+    if evaluation.model.projector is not None and not side:
         refit_cfg.train.projector_epochs = int(chosen["best_epoch"])
 
     started = time.perf_counter()
     everything = train_everything(dataset, cfg.train.seed)
     refit = train(
-        dataset, model_name, refit_cfg, split=everything, progress=progress, evaluate=False
+        dataset,
+        model_name,
+        refit_cfg,
+        split=everything,
+        progress=progress,
+        evaluate=False,
+        ranks=ranks,
     )
+    if side:
+        return None
     projector = refit.model.projector
     multiplier = float(chosen["scale_multiplier"])  # as metrics.json states it (5 decimals)
     if projector is not None:

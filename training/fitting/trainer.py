@@ -21,6 +21,8 @@ from training.data.dataset import Dataset
 from training.evaluation.content_baseline import content_baseline
 from training.evaluation.diagnostics import cold_start_diagnostics
 from training.evaluation.ranking import evaluate_tracks, random_tracks, rank_metrics
+from training.fitting import distributed
+from training.fitting.distributed import Ranks
 from training.fitting.projector import embed_all_items, fit_projector
 from training.fitting.warm_view import WarmView
 from training.protocol.sampling import BprSampler
@@ -58,6 +60,7 @@ def train(
     split: Split | None = None,
     progress: bool = True,
     evaluate: bool = True,
+    ranks: Ranks | None = None,
 ) -> TrainResult:
     """The whole offline run: split, fit, early-stop on validation Recall@20, fit the projector,
     evaluate every track on validation and test, and return everything export needs.
@@ -65,6 +68,10 @@ def train(
     `evaluate=False` (the deploy refit, training/fitting/deploy.py): no validation and no tracks;
     the backbone trains exactly `train.epochs` epochs and keeps the last, the projector trains
     `train.projector_epochs` (it selects only on cold validation items, and `split` has none).
+
+    `ranks` (torchrun, training/fitting/distributed.py): the backbone trains data-parallel on
+    every rank; a rank other than 0 then returns at once (its result holds the backbone and
+    `best_epoch`, no projector fit, no metrics), rank 0 goes on alone.
     """
     tc = cfg.train
     run_started = time.perf_counter()
@@ -79,9 +86,13 @@ def train(
     )
     model.prepare(graphs)
     started = time.perf_counter()
-    fit = _fit_backbone(model, dataset, split, view, cfg, progress, evaluate)
+    fit = _fit_backbone(model, dataset, split, view, cfg, progress, evaluate, ranks)
     history, best_epoch, epoch_seconds = fit.history, fit.best_epoch, fit.epoch_seconds
     train_seconds = time.perf_counter() - started
+    if ranks is not None and not ranks.is_main:  # rank 0 alone fits the projector and reports
+        done = {"best_epoch": best_epoch, "epochs_run": len(history), "rank": ranks.rank}
+        empty = np.zeros((0, 0), dtype=np.float32)
+        return TrainResult(model, split, view, empty, empty, done, history)
 
     user_t, warm_t = model.embeddings()
     projector = fit_projector(model, dataset, split, view, user_t, warm_t, tc, progress)
@@ -97,6 +108,8 @@ def train(
             "projector": projector.summary(),
             "history": history,
         }
+        if ranks is not None:
+            metrics["distributed"] = ranks.summary(tc.batch_size)
         return TrainResult(model, split, view, user_emb, item_emb, metrics, history)
     metrics = {
         "model": model_name,
@@ -116,6 +129,8 @@ def train(
         "projector": projector.summary(),
         "history": history,
     }
+    if ranks is not None:
+        metrics["distributed"] = ranks.summary(tc.batch_size)
     if len(split.catalogue_items):  # items no interaction names: projected, never evaluated
         metrics["catalogue_only_items"] = len(split.catalogue_items)
     # DiffMM's own cold path ("before") beside the projector's ("after"), issue 3 item 4
@@ -143,44 +158,61 @@ def _fit_backbone(
     cfg: RunConfig,
     progress: bool,
     evaluate: bool = True,
+    ranks: Ranks | None = None,
 ) -> _Fit:
     """Train up to `train.epochs`, keeping the best validation epoch; without `evaluate`, train
-    them all and keep the last."""
+    them all and keep the last. Under `ranks` each rank trains on its shard of every epoch's
+    batches with DDP, rank 0 validates and decides when to stop for all (distributed.py)."""
     tc = cfg.train
     sampler = BprSampler(
         view.train_users, view.train_rows, len(view.warm_items), tc.batch_size, tc.seed
     )
     optimizer = torch.optim.Adam(model.recommender_parameters(), lr=tc.lr, fused=True)
-    validator = _WarmValidator(dataset, split, view) if evaluate else None
+    main = ranks is None or ranks.is_main
+    validator = _WarmValidator(dataset, split, view) if evaluate and main else None
+    loss_of = model.loss if ranks is None else distributed.DataParallelLoss(model)
+    # batches an epoch trains on, over every rank (the last step's wrapped ones included)
+    n_batches = len(sampler) if ranks is None else distributed.batches_per_epoch(sampler, ranks)
     best_score, best_epoch, best_state, stale = -1.0, 0, copy.deepcopy(model.state_dict()), 0
     history: list[dict[str, float]] = []
     epoch_seconds: list[float] = []
     stopped_by = "epochs"
     fit_started = time.perf_counter()
-    bar = tqdm(range(1, tc.epochs + 1), desc=f"train {model.name}", disable=not progress)
+    bar = tqdm(range(1, tc.epochs + 1), desc=f"train {model.name}", disable=not (progress and main))
     for epoch in bar:
         tick = time.perf_counter()
         model.train()
+        if ranks is not None:
+            distributed.sync_rng()
         logs = model.begin_epoch(epoch)
+        batches = sampler.epoch()
+        if ranks is not None:
+            distributed.sync_buffers(model)
+            batches = distributed.shard(batches, len(sampler), ranks)
         totals: dict[str, float] = {}
-        for users, pos, neg in sampler.epoch():
+        for users, pos, neg in batches:
             batch = Batch(torch.from_numpy(users), torch.from_numpy(pos), torch.from_numpy(neg))
-            terms = model.loss(batch)
+            terms = loss_of(batch)
             loss = torch.stack(list(terms.values())).sum()
             optimizer.zero_grad(set_to_none=True)
             loss.backward()  # type: ignore[no-untyped-call]
             optimizer.step()
             for name, value in terms.items():
                 totals[name] = totals.get(name, 0.0) + float(value.detach())
+        if ranks is not None:
+            totals = distributed.sum_over_ranks(totals)
         epoch_seconds.append(time.perf_counter() - tick)
         row: dict[str, float] = {"epoch": epoch, "seconds": round(epoch_seconds[-1], 3)}
-        row.update({k: v / len(sampler) for k, v in totals.items()})
-        row["loss"] = sum(totals.values()) / len(sampler)
+        row.update({k: v / n_batches for k, v in totals.items()})
+        row["loss"] = sum(totals.values()) / n_batches
         row.update(logs)
-        if validator is None:
+        if not evaluate:
             best_epoch = epoch
         elif epoch % tc.eval_every == 0 or epoch == tc.epochs:
-            row["valid_recall@20"] = score = validator.recall20(model)
+            score = validator.recall20(model) if validator is not None else -1.0
+            if ranks is not None:
+                score = distributed.from_main(score)
+            row["valid_recall@20"] = score
             if score > best_score:
                 best_score, best_epoch, stale = score, epoch, 0
                 best_state = copy.deepcopy(model.state_dict())
@@ -193,7 +225,10 @@ def _fit_backbone(
             stopped_by = "patience"
             break
         spent = time.perf_counter() - fit_started
-        if epoch < tc.epochs and 0 < tc.time_budget_s < spent + statistics.median(epoch_seconds):
+        over = epoch < tc.epochs and 0 < tc.time_budget_s < spent + statistics.median(epoch_seconds)
+        if ranks is not None and 0 < tc.time_budget_s:  # rank 0's clock decides for all
+            over = distributed.from_main(float(over)) > 0
+        if over:
             log.info(
                 "time budget %.0f s reached at epoch %d (best %d)",
                 tc.time_budget_s,
@@ -202,7 +237,7 @@ def _fit_backbone(
             )
             stopped_by = "time_budget"
             break
-    if validator is not None:
+    if evaluate:
         model.load_state_dict(best_state)
     return _Fit(history, best_epoch, epoch_seconds, stopped_by)
 
