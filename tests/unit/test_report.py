@@ -27,6 +27,7 @@ def fake_run(
     seconds: float,
     cold: bool = True,
     dataset: str = "amazon_beauty",
+    content: float | None = None,
 ) -> Path:
     run = root / f"{model}_{dataset}"
     run.mkdir(parents=True)
@@ -60,6 +61,9 @@ def fake_run(
         "data": "amazon_beauty",
         "modal_dims": {"text": 384, "image": 512},
     }
+    if content is not None:  # the content-only baseline; runs before it have no `content`
+        scaled = {t: track(content, v["n_users"]) for t, v in tracks.items()}
+        metrics["content"] = {"source": ["text"], "test": scaled, "valid": scaled}
     (run / "metrics.json").write_text(json.dumps(metrics))
     (run / "config.json").write_text(json.dumps(config))
     return run
@@ -79,13 +83,13 @@ def test_report_tables_winners_and_plots(tmp_path: Path) -> None:
     assert "| Projection Dropout | 0.5 |" in text
     assert "| Cold Fraction | 0.2 |" in text
     # Warm Recall@20 row: LightGCN 2 * 20 / 1000 = 4.00%, MICRO 6.00% (bold), random 0.20%.
-    assert "| | R@20 | 4.00% | **6.00%** | 0.20% | MICRO |" in text
-    assert "| **Amazon Beauty** | R@10 | 2.00% | **3.00%** | 0.10% | MICRO |" in text
-    assert "| | N@50 | 5.00% | **7.50%** | 0.25% | MICRO |" in text
-    assert "| Dataset | Metric | LightGCN | MICRO | Random | Best |" in text
+    assert "| | R@20 | 4.00% | **6.00%** | 0.20% | – | MICRO |" in text
+    assert "| **Amazon Beauty** | R@10 | 2.00% | **3.00%** | 0.10% | – | MICRO |" in text
+    assert "| | N@50 | 5.00% | **7.50%** | 0.25% | – | MICRO |" in text
+    assert "| Dataset | Metric | LightGCN | MICRO | Random | Content | Best |" in text
     # Segment tables carry n_users; active doubles the metrics: 8.00% vs 12.00%.
-    assert "| Amazon Beauty | 412 | 4.00% | **6.00%** | 0.20% | MICRO |" in text
-    assert "| Amazon Beauty | 37 | 8.00% | **12.00%** | 0.20% | MICRO |" in text
+    assert "| Amazon Beauty | 412 | 4.00% | **6.00%** | 0.20% | – | MICRO |" in text
+    assert "| Amazon Beauty | 37 | 8.00% | **12.00%** | 0.20% | – | MICRO |" in text
     assert "### Cold-only pool" in text and "### All-items pool" in text
     assert "Evaluated users: Amazon Beauty 250." in text
     assert "| **Cold Recall (all items)** | **MICRO** |" in text
@@ -101,8 +105,8 @@ def test_missing_tracks_render_as_dashes(tmp_path: Path) -> None:
     b = fake_run(tmp_path / "runs", "lattice", scale=3.0, seconds=50.0)
     text = write_report([a, b], tmp_path / "out").read_text()
     # LightGCN has no cold track; the random baseline comes from the first run that has one.
-    assert "| | R@20 | – | 6.00% | 0.20% | LATTICE |" in text
-    assert "LATTICE 6.00% R@20 (random 0.20%)" in text
+    assert "| | R@20 | – | 6.00% | 0.20% | – | LATTICE |" in text
+    assert "LATTICE 6.00% R@20 (random 0.20%, content –)" in text
     only_warm = write_report([a], tmp_path / "warm").read_text()
     assert "| **Cold Recall (cold-only pool)** | – | no run has this track |" in only_warm
     assert "| **Warm Recall** | **LightGCN** |" in only_warm
@@ -113,8 +117,8 @@ def test_missing_tracks_render_as_dashes(tmp_path: Path) -> None:
 def test_results_below_random_are_flagged(tmp_path: Path) -> None:
     a = fake_run(tmp_path / "runs", "lightgcn", scale=0.1, seconds=5.0)  # equal to random
     text = write_report([a], tmp_path / "out").read_text()
-    assert "| | R@20 | 0.20% ⚠️ | 0.20% | LightGCN |" in text
-    assert "(random 0.20%) ⚠️" in text
+    assert "| | R@20 | 0.20% ⚠️ | 0.20% | – | LightGCN |" in text
+    assert "(random 0.20%, content –) ⚠️" in text
     row = "| LightGCN | Amazon Beauty | 22 | 12 | patience | 5.00 s | 0.23 s | 6.50 s | 1.50 GiB |"
     assert row in text
 
@@ -127,11 +131,38 @@ def test_several_datasets_split_the_wins(tmp_path: Path) -> None:
         fake_run(tmp_path, "micro", 1.0, 60.0, dataset="clothing"),
     ]
     text = write_report(runs, tmp_path / "out").read_text()
-    assert "| **Beauty** | R@10 | 2.00% | **3.00%** | 0.10% | MICRO |" in text
-    assert "| **Clothing** | R@10 | **4.00%** | 1.00% | 0.10% | LightGCN |" in text
+    assert "| **Beauty** | R@10 | 2.00% | **3.00%** | 0.10% | – | MICRO |" in text
+    assert "| **Clothing** | R@10 | **4.00%** | 1.00% | 0.10% | – | LightGCN |" in text
     assert "| **Warm Recall** | Mixed |" in text
     assert "| **Training Speed** | Mixed |" in text
     assert (tmp_path / "out" / "recall_clothing.png").exists()
+
+
+def test_content_baseline_column_and_ratios(tmp_path: Path) -> None:
+    # Beauty: both runs carry the content baseline (scale 1: R@20 2.00%); Clothing predates it.
+    runs = [
+        fake_run(tmp_path, "lightgcn", 2.0, 100.0, dataset="beauty", content=1.0),
+        fake_run(tmp_path, "micro", 3.0, 90.0, dataset="beauty", content=1.0),
+        fake_run(tmp_path, "lightgcn", 4.0, 50.0, dataset="clothing"),
+    ]
+    text = write_report(runs, tmp_path / "out").read_text()
+    assert "| Dataset | Metric | LightGCN | MICRO | Random | Content | Best |" in text
+    assert "| Dataset | n_users | LightGCN R@20 | MICRO R@20 | Random R@20 | Content R@20 " in text
+    assert "| **Beauty** | R@10 | 2.00% | **3.00%** | 0.10% | 1.00% | MICRO |" in text
+    assert "| | R@20 | 4.00% | **6.00%** | 0.20% | 2.00% | MICRO |" in text  # every track
+    assert "| **Clothing** | R@10 | 4.00% | – | 0.10% | – | LightGCN |" in text
+    assert "Content read: Beauty text, Clothing –. –: runs from before it." in text
+    assert "Beauty: MICRO 6.00% R@20 (random 0.20%, content 2.00%)" in text
+    assert "### Against the content-only baseline" in text
+    assert "| Beauty | text | MICRO 6.00% / 2.00% = 3.00x | MICRO 6.00% / 2.00% = 3.00x |" in text
+    assert "| Clothing | – | LightGCN 8.00% / – = – | LightGCN 8.00% / – = – |" in text
+    assert (tmp_path / "out" / "recall_beauty.png").stat().st_size > 1000
+
+    # Without cold tracks there is no ratio to show.
+    warm = fake_run(tmp_path / "warm", "micro", 3.0, 9.0, cold=False, content=1.0)
+    only_warm = write_report([warm], tmp_path / "out_warm").read_text()
+    assert "Against the content-only baseline" not in only_warm
+    assert "| | R@20 | 6.00% | 0.20% | 2.00% | MICRO |" in only_warm
 
 
 def test_bad_runs_are_refused(tmp_path: Path) -> None:

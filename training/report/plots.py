@@ -21,6 +21,8 @@ TRACK_TITLES: dict[str, str] = {
     "cold_all": "Cold, all-items pool",
 }
 BASELINE = "Random"
+CONTENT = "Content (no training)"
+HATCHES = {BASELINE: "//", CONTENT: ".."}
 
 
 def plot_recall_per_track(
@@ -30,13 +32,18 @@ def plot_recall_per_track(
     title: str,
     ks: Sequence[int] = (10, 20, 50),
     baseline: Mapping[str, Mapping[str, float]] | None = None,
+    content: Mapping[str, Mapping[str, float]] | None = None,
 ) -> Path:
     """One panel per track present in any model; in each, Recall@K bars grouped by K, one bar
-    per model (plus the random baseline, hatched). Writes `path` and returns it."""
+    per model (plus the random and the content-only baselines, hatched). Writes `path` and
+    returns it."""
     tracks = [t for t in TRACK_TITLES if any(t in m for m in by_model.values())]
     series: dict[str, Mapping[str, Mapping[str, float]]] = dict(by_model)
-    if baseline:
-        series[BASELINE] = baseline
+    hatched = {}
+    for label, tracks_of in ((BASELINE, baseline), (CONTENT, content)):
+        if tracks_of:
+            series[label] = tracks_of
+            hatched[label] = HATCHES[label]
     cols = min(max(len(tracks), 1), 3)
     rows = -(-max(len(tracks), 1) // cols)
     fig, axes = _figure(rows, cols, width=4.0 * cols, height=3.2 * rows)
@@ -47,8 +54,7 @@ def plot_recall_per_track(
         for j, (label, model_tracks) in enumerate(series.items()):
             values = [100 * model_tracks.get(track, {}).get(f"recall@{k}", 0.0) for k in ks]
             xs = [i + (j - (len(series) - 1) / 2) * width for i in range(len(ks))]
-            hatch = "//" if label == BASELINE and baseline else None
-            ax.bar(xs, values, width, label=label, hatch=hatch, alpha=0.9)
+            ax.bar(xs, values, width, label=label, hatch=hatched.get(label), alpha=0.9)
         ax.set_xticks(range(len(ks)), [f"@{k}" for k in ks])
         ax.set_title(TRACK_TITLES[track], fontsize=9)
         ax.set_ylabel("Recall (%)")

@@ -150,16 +150,37 @@ class RunGrid:
     def random_baseline(self, ds: str) -> dict[str, dict[str, float]]:
         """The random ranking's test metrics on `ds`, per track: each track from the first run
         that has it (a run on a split without cold items has no cold tracks)."""
-        out: dict[str, dict[str, float]] = {}
-        for r in self.runs_of(ds):
-            for track, values in r.metrics.get("random", {}).get("test", {}).items():
-                out.setdefault(track, values)
-        return out
+        return self._baseline(ds, "random")
 
     def random_value(self, ds: str, track: str, key: str) -> float | None:
         """One metric of the random baseline on `ds`; None when no run has the track."""
         v = self.random_baseline(ds).get(track, {}).get(key)
         return None if v is None else float(v)
+
+    def content_baseline(self, ds: str) -> dict[str, dict[str, float]]:
+        """The content-only baseline's test metrics on `ds` (metrics.json `content`, no
+        training: training/evaluation/content_baseline.py), per track as `random_baseline`;
+        empty when every run on `ds` predates it."""
+        return self._baseline(ds, "content")
+
+    def content_value(self, ds: str, track: str, key: str) -> float | None:
+        """One metric of the content baseline on `ds`; None when no run has it."""
+        v = self.content_baseline(ds).get(track, {}).get(key)
+        return None if v is None else float(v)
+
+    def content_source(self, ds: str) -> str:
+        """The modalities the content baseline read on `ds` ("text", "audio+image"), or DASH."""
+        for r in self.runs_of(ds):
+            if source := r.metrics.get("content", {}).get("source"):
+                return "+".join(source)
+        return DASH
+
+    def _baseline(self, ds: str, key: str) -> dict[str, dict[str, float]]:
+        out: dict[str, dict[str, float]] = {}
+        for r in self.runs_of(ds):
+            for track, values in (r.metrics.get(key) or {}).get("test", {}).items():
+                out.setdefault(track, values)
+        return out
 
     def config_table(self) -> list[str]:
         """One row per hyperparameter; differing values are listed with the runs that use them."""
@@ -201,16 +222,18 @@ class RunGrid:
         return out
 
     def header(self, first: list[str], suffix: str = "") -> list[str]:
-        """Header and rule of a metric table: `first` columns, one per model, Random, Best."""
+        """Header and rule of a metric table: `first` columns, one per model, Random, Content,
+        Best."""
         cols = [*first, *(f"{self.labels[m]}{suffix}" for m in self.models)]
-        cols += [f"Random{suffix}", "Best"]
+        cols += [f"Random{suffix}", f"Content{suffix}", "Best"]
         return [
             "| " + " | ".join(cols) + " |",
             "|" + "|".join("-" * (len(c) + 2) for c in cols) + "|",
         ]
 
     def row(self, ds: str, track: str, key: str) -> list[str]:
-        """Cells of one metric row: the models (winners bold), the random baseline, Best."""
+        """Cells of one metric row: the models (winners bold), the random and content
+        baselines, Best (models only)."""
         values = {
             m: self.grid[ds, m].value(track, key) for m in self.models if (ds, m) in self.grid
         }
@@ -224,7 +247,7 @@ class RunGrid:
             cell = f"**{pct(v)}**" if m in winners and len(present) > 1 else pct(v)
             cells.append(cell + warn(v, rnd))
         best = "/".join(self.labels[m] for m in winners) if winners else DASH
-        return [*cells, pct(rnd), best]
+        return [*cells, pct(rnd), pct(self.content_value(ds, track, key)), best]
 
     def k_table(self, track: str, metric: str, short: str) -> list[str]:
         """`metric`@K for every K in `KS`, one block of rows per dataset."""
