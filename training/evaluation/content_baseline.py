@@ -3,7 +3,8 @@
 Definition (issue 13, Deliver 4):
 
 - item vector: the item's content vector, L2-normalised. The content is the `text` modality
-  (MiniLM) when the dataset has one; otherwise every modality, each L2-normalised on its own,
+  when the dataset has one (MiniLM of the raw text; the shipped text vectors where a dataset
+  ships them, Scientific's 512-d); otherwise every modality, each L2-normalised on its own,
   concatenated in name order (so each modality weighs the same), then L2-normalised again.
 - user vector: the mean of the item vectors of the user's TRAIN items (the training part of
   the split: held-out warm and cold interactions never enter it), L2-normalised.

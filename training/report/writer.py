@@ -25,8 +25,9 @@ from training.report.tables import DASH, KS, RunGrid, dataset_label, pct, sci, s
 
 CONTENT_DEFINITION = (
     "a user is the mean of the L2-normalised content vectors of their training items, an item "
-    "scores by the cosine with its own (the text modality, MiniLM, when the dataset has one; "
-    "else every modality, each L2-normalised, concatenated)."
+    "scores by the cosine with its own (the text modality when the dataset has one: MiniLM of "
+    "the raw text, or the text vectors it ships; else every modality, each L2-normalised, "
+    "concatenated)."
 )
 
 __all__ = [
