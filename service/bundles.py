@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -16,10 +15,11 @@ from typing import Any
 from bundle.reader import Bundle, load_bundle, resolve_bundle_dir
 from service.engine import Engine, build_catalogue
 from service.errors import BundleError, BundleRefused
-from service.features import Encoder, Featurizer
+from service.features import Featurizer
 from service.metrics import Metrics
 from service.settings import Settings
 from service.store import Store
+from service.text import SharedEncoder
 
 
 @dataclass(frozen=True)
@@ -137,27 +137,17 @@ def load_beside(path: str | Path, serving: Bundle) -> Bundle:
 
 
 def engine_factory(
-    store: Store, metrics: Metrics, settings: Settings, encoder: Callable[[], Encoder]
+    store: Store, metrics: Metrics, settings: Settings, encoder: SharedEncoder
 ) -> Callable[[Bundle], Engine]:
-    """Build an engine (its index filled from the bundle, Redis not yet replayed) per bundle."""
+    """Build an engine (its index filled from the bundle, Redis not yet replayed) per bundle;
+    every bundle's featurizer shares `encoder`, loaded first when the bundle needs it and it is
+    not loaded yet (a hot swap to a bundle with text: before the swap, not on the first item)."""
 
     def build(bundle: Bundle) -> Engine:
+        if settings.preload_text_encoder:
+            encoder.preload(bundle.manifest.modalities)
         featurizer = Featurizer(bundle.projector, bundle.manifest.modalities, encoder)
         catalogue = build_catalogue(bundle, settings)
         return Engine(bundle, catalogue, store, featurizer, metrics, settings)
 
     return build
-
-
-def shared(factory: Callable[[], Encoder]) -> Callable[[], Encoder]:
-    """`factory` called once: every bundle's featurizer shares one text encoder."""
-    made: list[Encoder] = []
-    lock = threading.Lock()
-
-    def get() -> Encoder:
-        with lock:
-            if not made:
-                made.append(factory())
-            return made[0]
-
-    return get

@@ -47,7 +47,8 @@ def create_app(
     settings: Settings | None = None, text_encoder: Callable[[], Encoder] | None = None
 ) -> FastAPI:
     """A new app; `settings` defaults to the `COLDREC_*` environment, `text_encoder` (a factory)
-    to MiniLM (`models.text_encoder.TextEncoder`), loaded on the first raw-text item."""
+    to MiniLM (`models.text_encoder.TextEncoder`), made while the app starts when the bundle has
+    a text modality (`COLDREC_PRELOAD_TEXT_ENCODER`, service/text.py)."""
     app = FastAPI(
         title="coldrec",
         summary="Multimodal recommendations; new items are recommendable the moment they arrive.",

@@ -14,7 +14,7 @@ import torch
 
 from bundle.reader import Bundle, load_bundle, parse_manifest, resolve_bundle_dir
 from models.text_encoder import TextEncoder
-from service.bundles import engine_factory, read_record, shared
+from service.bundles import engine_factory, read_record
 from service.engine import Engine
 from service.errors import BundleError, StoreUnavailable
 from service.features import Encoder
@@ -25,6 +25,7 @@ from service.rollout import Rollout
 from service.settings import Settings
 from service.state import claim, describe, embedded_path
 from service.store import Store, connect
+from service.text import SharedEncoder
 
 log = logging.getLogger(__name__)
 
@@ -65,14 +66,16 @@ class Runtime:
                 on_error=lambda op: metrics.redis_errors.labels(op).inc(),
                 stream_maxlen=settings.stream_maxlen,
             )
-            encoder = shared(encoder_factory or (lambda: TextEncoder().load()))
-            build = engine_factory(store, metrics, settings, encoder)
-            engine = build(_starting_bundle(root, store))
-            if settings.preload_text_encoder and "text" in engine.bundle.manifest.modalities:
-                engine.featurizer.encoder()
+            text = _text_encoder(encoder_factory)
+            bundle = _starting_bundle(root, store)
+            if settings.preload_text_encoder:  # beside the index build and the replay
+                text.preload(bundle.manifest.modalities, background=True)
+            build = engine_factory(store, metrics, settings, text)
+            engine = build(bundle)
             rollout = Rollout(engine, build, store, metrics, settings)
             sync = _syncer(rollout, store, settings, describe(settings, path))
             start_id = _catch_up(sync, store, settings)
+            text.wait()  # ready means the first raw-text item need not load it
         except BaseException:
             close()
             raise
@@ -92,6 +95,13 @@ class Runtime:
         self.follower.stop()
         self.rollout.stop()  # the recent writers write what is queued while Redis is open
         self.close_redis()
+
+
+def _text_encoder(factory: Callable[[], Encoder] | None) -> SharedEncoder:
+    """The encoder shared by every bundle: `factory`'s, else MiniLM (384 dims, known unloaded)."""
+    if factory is not None:
+        return SharedEncoder(factory)
+    return SharedEncoder(lambda: TextEncoder().load(), dim=TextEncoder.dim)
 
 
 def _starting_bundle(root: Path, store: Store) -> Bundle:

@@ -55,7 +55,11 @@ class Settings(BaseSettings):
     recent_ttl_s: int = Field(default=7 * 24 * 3600, ge=1)
     stream_maxlen: int = Field(default=100_000, ge=1000, description="events kept (~1.6 KB each)")
     follow_block_ms: int = Field(default=50, ge=1, le=1000)
-    preload_text_encoder: bool = False
+    preload_text_encoder: bool = Field(
+        default=True,
+        description="load the text encoder at start when the bundle has a text modality (MiniLM:"
+        " of 384 dims); readiness waits for it. False: on the first raw-text item",
+    )
     warmup: bool = Field(
         default=True, description="cold items move toward the users who took them (warmup.py)"
     )
