@@ -146,7 +146,7 @@ def engine_factory(
     def build(bundle: Bundle) -> Engine:
         if settings.preload_text_encoder:
             encoder.preload(bundle.manifest.modalities)
-        featurizer = Featurizer(bundle.projector, bundle.manifest.modalities, encoder)
+        featurizer = Featurizer(bundle.projector, bundle.manifest.modalities, encoder, encoder.dim)
         catalogue = build_catalogue(bundle, settings)
         return Engine(bundle, catalogue, store, featurizer, metrics, settings)
 

@@ -66,10 +66,12 @@ class Featurizer:
         projector: ModalProjector | None,
         modal_dims: dict[str, int],
         encoder_factory: Callable[[], Encoder],
+        encoder_dim: int | None = None,
     ) -> None:
         self._projector = projector
         self.modal_dims = modal_dims
         self._encoder_factory = encoder_factory
+        self._encoder_dim = encoder_dim  # what the encoder gives, when known before it is made
         self._encoder: Encoder | None = None
         self._lock = threading.Lock()
 
@@ -81,6 +83,15 @@ class Featurizer:
             )
         if not text.strip():
             raise InvalidFeatures(f"item {item_id!r}: empty text")
+        if self._encoder_dim is not None:  # refused without loading the encoder for it
+            self._check_dim(self._encoder_dim)
+
+    def _check_dim(self, encoder_dim: int) -> None:
+        dim = self.modal_dims.get(TEXT_MODALITY)
+        if dim != encoder_dim:
+            raise InvalidFeatures(
+                f"the bundle's text modality has {dim} dims; the text encoder gives {encoder_dim}"
+            )
 
     def encoder(self) -> Encoder:
         with self._lock:
@@ -109,11 +120,7 @@ class Featurizer:
         if not todo:
             return features
         encoder = self.encoder()
-        dim = self.modal_dims.get(TEXT_MODALITY)
-        if dim != encoder.dim:
-            raise InvalidFeatures(
-                f"the bundle's text modality has {dim} dims; the text encoder gives {encoder.dim}"
-            )
+        self._check_dim(encoder.dim)
         vectors = encoder.encode([records[i].text or "" for i in todo])  # [m, 384]
         for i, vec in zip(todo, vectors, strict=True):
             features[i] = {TEXT_MODALITY: np.asarray(vec, dtype=np.float32)}

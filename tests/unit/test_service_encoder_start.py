@@ -17,6 +17,7 @@ from fastapi.testclient import TestClient
 from service_bundle import HashEncoder, TinyBundle, write_bundle
 
 from bundle.reader import load_bundle
+from models.text_encoder import TextEncoder
 from service.bundles import engine_factory
 from service.keys import Keys
 from service.main import create_app
@@ -154,3 +155,20 @@ def test_a_failed_load_at_start_is_logged_and_tried_again_by_a_raw_text_item(
         r = c.post("/items", json={"id": "new", "text": "a proofing basket"})
         assert r.status_code == 201, r.text
     assert len(calls) == 2
+
+
+def test_minilm_is_never_loaded_for_a_bundle_it_cannot_feed(
+    with_text: TinyBundle,
+    redis_url_or_none: str | None,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A 12-dim text modality: not at start, and a raw-text item is refused (422) at once
+    instead of after loading MiniLM for seconds only to find its 384 dims do not fit."""
+    loads: list[int] = []
+    monkeypatch.setattr(TextEncoder, "load", lambda self: loads.append(1) or self)
+    with TestClient(create_app(_settings(with_text, redis_url_or_none, tmp_path))) as c:
+        assert c.get("/readyz").status_code == 200
+        r = c.post("/items", json={"id": "t1", "text": "red lipstick"})
+        assert r.status_code == 422 and "text encoder gives 384" in r.json()["detail"]
+    assert loads == []
