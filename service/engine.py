@@ -76,7 +76,14 @@ def build_catalogue(bundle: Bundle, settings: Settings) -> Catalogue:
     kinds = []
     for kind in KINDS:
         backend = make_backend(
-            settings.index_type, device, dim, bundle.items, settings.ivf_nlist, settings.ivf_nprobe
+            settings.index_type,
+            device,
+            dim,
+            bundle.items,
+            settings.ivf_nlist,
+            settings.ivf_nprobe,
+            settings.index_precision,
+            settings.index_oversample,
         )
         kinds.append(KindIndex(kind, dim, backend, settings.compact_after))
     catalogue = Catalogue(kinds[0], kinds[1])

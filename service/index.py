@@ -13,7 +13,8 @@ from typing import Literal
 
 import numpy as np
 
-from service.search import FaissBackend, exact_search
+from service.precision import rerank
+from service.search import Backend, exact_search
 
 Kind = Literal["warm", "cold"]
 Pool = Literal["all", "warm", "cold"]
@@ -40,9 +41,7 @@ class Hit:
 class KindIndex:
     """The items of one kind: slot storage, item id <-> slot, and the search backend."""
 
-    def __init__(
-        self, kind: Kind, dim: int, backend: FaissBackend | None, compact_after: int
-    ) -> None:
+    def __init__(self, kind: Kind, dim: int, backend: Backend | None, compact_after: int) -> None:
         self.kind = kind
         self.dim = dim
         self._backend = backend
@@ -110,6 +109,10 @@ class KindIndex:
     def _search(
         self, q: np.ndarray, fetch: int, masks: list[np.ndarray]
     ) -> tuple[np.ndarray, np.ndarray]:
+        if self._backend is not None and self._backend.oversample:  # reduced precision
+            wide = min(self._used, fetch * self._backend.oversample)
+            _, candidates = self._backend.search(q, wide)
+            return rerank(self._vectors[: self._used], q, candidates, fetch)
         if self._backend is not None:
             return self._backend.search(q, fetch)
         return exact_search(self._vectors[: self._used], q, fetch, masks)

@@ -15,6 +15,7 @@ import numpy as np
 import torch
 
 from service.errors import IndexUnavailable
+from service.precision import make_reduced_backend
 
 log = logging.getLogger(__name__)
 
@@ -25,6 +26,8 @@ SMALL_BATCH = 8  # up to this many queries the GEMM runs as X @ Q^T (2-3x faster
 
 class Backend(Protocol):
     """A FAISS index whose labels are storage slots (appended in order, rebuilt on compaction)."""
+
+    oversample: int  # > 0: approximate scores, re-ranked exactly from the top fetch * oversample
 
     def add(self, vectors: np.ndarray, first_slot: int) -> None: ...
 
@@ -51,6 +54,8 @@ def resolve_device(setting: str) -> Device:
 
 class FaissBackend:
     """A FAISS index (IVF on CPU or GPU, or flat on GPU) holding copies of the stored rows."""
+
+    oversample = 0  # its scores are exact (IVF misses neighbours, but scores what it finds)
 
     def __init__(self, index: Any, with_ids: bool) -> None:
         self._index = index
@@ -80,11 +85,20 @@ def make_backend(
     train: np.ndarray,
     nlist: int = 0,
     nprobe: int = 16,
-) -> FaissBackend | None:
+    precision: str = "fp32",
+    oversample: int = 4,
+) -> Backend | None:
     """The backend for one kind of items; None means the exact CPU path (no copy of the rows).
 
-    `train` ([n, dim]) trains IVF centroids; with too few rows for IVF the exact path is used.
+    `train` ([n, dim]) trains IVF centroids (and sq8 ranges); with too few rows for IVF the exact
+    path is used. `precision` fp16|sq8 (flat only): a quantized CPU scan, re-ranked exactly.
     """
+    if precision != "fp32":
+        if index_type != "flat":
+            raise ValueError("a reduced index precision needs index_type flat")
+        if device == "gpu":
+            log.info("index precision %s scans on the CPU (the GPU is not used)", precision)
+        return make_reduced_backend(precision, dim, train, oversample)
     if index_type == "ivf":
         ivf = _trained_ivf(dim, train, nlist, nprobe)
         if ivf is not None:
