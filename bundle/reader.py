@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 from safetensors.torch import load_file
 
 from bundle.format import (
@@ -25,7 +24,7 @@ from bundle.format import (
 )
 from models.config import ProjectorConfig
 from models.idmap import IdMap
-from models.projection import ModalProjector
+from models.projection import ModalProjector, project_features
 
 
 @dataclass(frozen=True)
@@ -254,11 +253,5 @@ def _load_projector(root: Path, manifest: Manifest) -> ModalProjector | None:
     return projector
 
 
-@torch.no_grad()
-def project(projector: ModalProjector, features: dict[str, np.ndarray]) -> np.ndarray:
-    """Content features {name: [n, d_m]} -> embeddings float32 [n, dim] (eval mode, no grad)."""
-    tensors = {
-        name: torch.from_numpy(np.ascontiguousarray(x, np.float32)) for name, x in features.items()
-    }
-    out = projector(tensors)  # [n, dim]
-    return np.ascontiguousarray(out.numpy(), dtype=np.float32)
+# New items' projection, one function for the service and the evaluation (models.projection).
+project = project_features

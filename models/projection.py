@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -55,6 +56,25 @@ class ModalProjector(nn.Module):
     def forward(self, features: dict[str, Tensor]) -> Tensor:
         out: Tensor = self.mlp(self.concat(features)) * self.output_scale  # [n, dim]
         return out
+
+
+@torch.no_grad()
+def project_features(projector: ModalProjector, features: dict[str, np.ndarray]) -> np.ndarray:
+    """Content features {name: [n, d_m]} -> embeddings float32 [n, dim] (eval mode, no grad).
+
+    The one projection of new items that the service (`service.features.Featurizer.embed`) and
+    the missing-modality evaluation (`training.evaluation.missing_modalities`) share: `features`
+    holds only the modalities an item came with, and `ModalProjector.concat` feeds every other
+    bundle modality as zeros.
+    """
+    was_training = projector.training
+    projector.eval()
+    tensors = {
+        name: torch.from_numpy(np.ascontiguousarray(x, np.float32)) for name, x in features.items()
+    }
+    out = projector(tensors)  # [n, dim]
+    projector.train(was_training)
+    return np.ascontiguousarray(out.numpy(), dtype=np.float32)
 
 
 def _batch_size(features: dict[str, Tensor]) -> int:

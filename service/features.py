@@ -8,8 +8,7 @@ from typing import Protocol
 
 import numpy as np
 
-from bundle.reader import project
-from models.projection import ModalProjector
+from models.projection import ModalProjector, project_features
 from service.errors import InvalidFeatures, ModelNotReady
 from service.store import ItemRecord
 
@@ -108,9 +107,11 @@ class Featurizer:
         groups: dict[tuple[str, ...], list[int]] = {}
         for row, feats in enumerate(features):
             groups.setdefault(tuple(sorted(feats)), []).append(row)
-        for names, rows in groups.items():  # one projector call per set of modalities present
+        # One projector call per set of modalities present; the bundle's other modalities are
+        # fed as zeros (models.projection.project_features, which the evaluation shares).
+        for names, rows in groups.items():
             batch = {n: np.stack([features[r][n] for r in rows]) for n in names}
-            out[rows] = project(self._projector, batch)
+            out[rows] = project_features(self._projector, batch)
         return out
 
     def _with_text_features(self, records: list[ItemRecord]) -> list[dict[str, np.ndarray]]:
