@@ -30,9 +30,10 @@ sys.path.insert(0, str(REPO / "tests" / "unit"))
 from service_bundle import write_bundle  # noqa: E402
 
 from service.keys import Keys  # noqa: E402
+from service.redis_conn import connect  # noqa: E402
 from service.settings import Settings  # noqa: E402
 from service.state import claim  # noqa: E402
-from service.store import ItemRecord, Store, connect  # noqa: E402
+from service.store import ItemRecord, Store  # noqa: E402
 from training.live_export import export_state  # noqa: E402
 
 

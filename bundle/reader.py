@@ -24,7 +24,7 @@ from bundle.format import (
 )
 from models.config import ProjectorConfig
 from models.idmap import IdMap
-from models.projection import ModalProjector, project_features
+from models.projection import ModalProjector
 
 
 @dataclass(frozen=True)
@@ -251,7 +251,3 @@ def _load_projector(root: Path, manifest: Manifest) -> ModalProjector | None:
         raise BundleError(f"{PROJECTOR_FILE}: does not fit the manifest ({exc})") from exc
     projector.eval()
     return projector
-
-
-# New items' projection, one function for the service and the evaluation (models.projection).
-project = project_features

@@ -20,9 +20,10 @@ from typing import Any
 import redis
 
 from service.keys import Keys
+from service.redis_conn import connect
 from service.settings import Settings
 from service.state import StateRefused, describe, embedded_path
-from service.store import Interaction, ItemRecord, Store, connect
+from service.store import Interaction, ItemRecord, Store
 
 NO_ID = "0-0"
 

@@ -21,10 +21,11 @@ from service.features import Encoder
 from service.follower import Follower
 from service.keys import Keys
 from service.metrics import Metrics
+from service.redis_conn import connect
 from service.rollout import Rollout
 from service.settings import Settings
 from service.state import claim, describe, embedded_path
-from service.store import Store, connect
+from service.store import Store
 from service.text import SharedEncoder
 
 log = logging.getLogger(__name__)

@@ -17,8 +17,6 @@ import redis
 
 from service.errors import StoreUnavailable
 from service.keys import Keys
-from service.redis_conn import connect as connect  # re-exported: callers import it here
-from service.redis_conn import fail_fast_retry as fail_fast_retry
 
 T = TypeVar("T")
 Fields = dict[bytes, bytes]

@@ -9,7 +9,8 @@ import pytest
 from fastapi.testclient import TestClient
 from service_bundle import write_bundle
 
-from bundle.reader import load_bundle, project
+from bundle.reader import load_bundle
+from models.projection import project_features as project
 from models.text_encoder import TextEncoder, TextEncoderUnavailable
 from service.main import create_app
 from service.settings import Settings

@@ -16,9 +16,10 @@ from service_bundle import write_bundle
 
 from coldrec.cli import main
 from service.keys import Keys
+from service.redis_conn import connect
 from service.settings import Settings
 from service.state import StateRefused, claim
-from service.store import ItemRecord, Store, connect
+from service.store import ItemRecord, Store
 from training.data.dataset import Dataset
 from training.data.formats import DatasetError
 from training.data.plain import load_plain

@@ -11,8 +11,9 @@ import pytest
 from service_bundle import write_bundle
 
 from bundle.format import FORMAT_VERSION, BundleError, sha256_file
-from bundle.reader import load_bundle, project, resolve_bundle_dir
+from bundle.reader import load_bundle, resolve_bundle_dir
 from bundle.writer import write_bundle as write_bundle_files
+from models.projection import project_features as project
 from service.errors import BundleError as ServiceBundleError
 
 

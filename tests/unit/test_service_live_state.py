@@ -14,9 +14,10 @@ from service_bundle import HashEncoder, TinyBundle, write_bundle
 
 from service.keys import Keys
 from service.main import create_app
+from service.redis_conn import connect
 from service.settings import Settings
 from service.state import StateRefused
-from service.store import ItemRecord, Store, connect
+from service.store import ItemRecord, Store
 
 
 @pytest.fixture()

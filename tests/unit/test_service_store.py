@@ -12,8 +12,9 @@ import redis
 
 from service.follower import Follower
 from service.keys import Keys
+from service.redis_conn import connect
 from service.settings import Settings
-from service.store import ItemRecord, Store, connect, stream_version
+from service.store import ItemRecord, Store, stream_version
 
 
 @pytest.fixture()
