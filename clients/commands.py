@@ -15,15 +15,12 @@ def replay(args: argparse.Namespace) -> int:
 
     from clients.replay import ReplayConfig, format_report
     from clients.replay import replay as play
-    from training.data.resolve import resolve_data
+    from training.data.resolve import resolve_run_data
 
     logging.getLogger("httpx").setLevel(logging.WARNING)  # not one line per request
     run = Path(args.run)
     config_path = run / "config.json"
     config = json.loads(config_path.read_text()) if config_path.is_file() else {}
-    data = args.data or str(config.get("data", ""))
-    if not data:
-        raise ValueError(f"{run}/config.json names no data: pass --data")
     cfg = ReplayConfig(
         max_users=args.max_users,
         max_seconds=args.max_seconds,
@@ -36,9 +33,9 @@ def replay(args: argparse.Namespace) -> int:
         cold_only=args.cold_only,
         first_n=args.first_n,
     )
+    _, dataset = resolve_run_data(config, args.data, run)  # as trained
     with httpx.Client(base_url=args.url, timeout=args.timeout) as client:
         try:
-            dataset = resolve_data(data, **config.get("data_options", {}))  # as trained
             result = play(run, dataset, client, cfg)
         except httpx.TransportError as exc:
             raise ValueError(f"cannot reach the service at {args.url}: {exc}") from exc

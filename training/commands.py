@@ -110,15 +110,12 @@ def report(args: argparse.Namespace) -> int:
 
 
 def ensemble(args: argparse.Namespace) -> int:
-    from training.data.resolve import resolve_data
+    from training.data.resolve import resolve_run_data
     from training.fitting.ensemble import Member, write_ensemble
     from training.fitting.ensemble import ensemble as combine
 
     a, b = Member.load(Path(args.run_a)), Member.load(Path(args.run_b))
-    data = args.data or str(a.config.get("data", ""))
-    if not data:
-        raise ValueError(f"{args.run_a}/config.json names no data: pass --data")
-    dataset = resolve_data(data, **a.config.get("data_options", {}))  # as RUN_A read it
+    data, dataset = resolve_run_data(a.config, args.data, args.run_a)  # as RUN_A read it
     result = combine(a, b, dataset, seed=int(a.split.seed))
     out = write_ensemble(Path(args.out), a, b, result, data)
     summary = {

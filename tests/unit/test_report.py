@@ -7,7 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from training.report.writer import ReportError, dataset_label, pct, sci, write_report
+from training.report.run_result import ReportError
+from training.report.tables import dataset_label, pct, sci
+from training.report.writer import write_report
 
 TRACKS = ("warm", "sparse", "active", "cold_only", "cold_all")
 

@@ -36,6 +36,8 @@ import numpy as np
 
 from training.data.dataset import Dataset
 from training.data.formats import P5_ITEM_TEXT, P5_SEQUENCES, DatasetError, is_p5
+from training.data.readers import p5_item_texts
+from training.data.resolve import _parse_kwargs, resolve_data
 
 EVENTS = ("view", "click", "buy")
 EVENT_SHARES = (0.6, 0.25, 0.15)
@@ -49,9 +51,7 @@ def export_plain(data: str, out: Path) -> list[Path]:
         return list(p5_to_plain(Path(data), out))
     spec, _, rest = data.partition(",")
     if spec == "synthetic:words":
-        return list(words_to_plain(out, **_kwargs(rest)))
-    from training.data.resolve import resolve_data
-
+        return list(words_to_plain(out, **_parse_kwargs(rest)))
     return vectors_to_plain(resolve_data(data), out)
 
 
@@ -60,11 +60,7 @@ def p5_to_plain(src: Path, out: Path) -> tuple[Path, Path]:
     if not is_p5(src):
         raise DatasetError(f"{src} is not a P5 folder ({P5_SEQUENCES} + {P5_ITEM_TEXT})")
     out.mkdir(parents=True, exist_ok=True)
-    texts: dict[str, str] = {}
-    for line in _lines(src / P5_ITEM_TEXT):
-        item, _, text = line.strip().partition(" ")
-        if item:
-            texts[item] = text.strip()
+    texts = p5_item_texts(src)
     seen: dict[str, int] = {}  # a repeated user line continues its history
     items: set[str] = set(texts)
     inter_path, items_path = out / "interactions.csv", out / "items.csv"
@@ -146,12 +142,6 @@ class _NoEncoder:
 
     def encode(self, texts: list[str]) -> np.ndarray:
         return np.zeros((len(texts), 1), dtype=np.float32)
-
-
-def _kwargs(text: str) -> dict[str, int | float]:
-    from training.data.resolve import _parse_kwargs
-
-    return _parse_kwargs(text)
 
 
 def _lines(path: Path) -> list[str]:

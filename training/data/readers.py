@@ -91,11 +91,7 @@ def load_p5(d: Path, *, cache_dir: Path | None = None) -> Dataset:
         if len(tokens) < 2:
             raise DatasetError(f"{P5_SEQUENCES}:{lineno}: expected `user item ...`")
         seqs.append((user_ids.add(tokens[0]), tokens[1:]))
-    texts: dict[str, str] = {}
-    for line in _lines(d / P5_ITEM_TEXT):
-        item, _, text = line.strip().partition(" ")
-        if item:
-            texts[item] = text.strip()
+    texts = p5_item_texts(d)
     item_ids = IdMap(sorted({i for _, s in seqs for i in s} | texts.keys()))
     users, items, order = [], [], []
     seen = np.zeros(len(user_ids), dtype=np.int64)  # a repeated user line continues its history
@@ -114,6 +110,16 @@ def load_p5(d: Path, *, cache_dir: Path | None = None) -> Dataset:
         order=np.concatenate(order),
         modalities={"text": encode_texts_cached(item_text, cache_dir)},
     )
+
+
+def p5_item_texts(d: Path) -> dict[str, str]:
+    """The P5 folder `d`'s item texts: `item -> text` from its `item text ...` lines."""
+    texts: dict[str, str] = {}
+    for line in _lines(d / P5_ITEM_TEXT):
+        item, _, text = line.strip().partition(" ")
+        if item:
+            texts[item] = text.strip()
+    return texts
 
 
 # -- RecBole / UniSRec ---------------------------------------------------------------------------

@@ -40,6 +40,17 @@ def resolve_data(
     return load_dataset(Path(spec), text_columns=text_columns, skip_invalid=skip_invalid)
 
 
+def resolve_run_data(
+    config: dict[str, Any], data: str | None, run: Path | str
+) -> tuple[str, Dataset]:
+    """The data of the run `run` (its `config.json` is `config`): `data` when given, else the
+    run's own, read with the run's `data_options` as training read it; with the spec used."""
+    spec = data or str(config.get("data", ""))
+    if not spec:
+        raise ValueError(f"{run}/config.json names no data: pass --data")
+    return spec, resolve_data(spec, **config.get("data_options", {}))
+
+
 def _parse_kwargs(text: str) -> dict[str, int | float]:
     out: dict[str, int | float] = {}
     for part in filter(None, (p.strip() for p in text.split(","))):

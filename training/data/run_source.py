@@ -29,8 +29,7 @@ from training.data.plain import (
     plain_name,
     read_plain_rows,
 )
-
-SYNTHETIC = "synthetic"
+from training.data.resolve import SYNTHETIC, _parse_kwargs
 
 
 @dataclass
@@ -112,7 +111,6 @@ def _words_source(args: str) -> PlainSource:
     export holds what `python -m training.data.plain_export` writes: the generator's texts and
     interactions in its order, with their drawn events and times."""
     from training.data.plain_export import words_to_plain
-    from training.data.resolve import _parse_kwargs
     from training.data.synthetic_words import words_name
 
     kwargs = _parse_kwargs(args)

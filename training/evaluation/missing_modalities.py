@@ -114,11 +114,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--phase", default="test", choices=("test", "valid"))
     args = parser.parse_args(argv)
 
-    from training.data.resolve import resolve_data
+    from training.data.resolve import resolve_run_data
 
     run_dir = Path(args.run_dir)
     config = json.loads((run_dir / "config.json").read_text())
-    dataset = resolve_data(args.data or str(config["data"]), **config.get("data_options", {}))
+    _, dataset = resolve_run_data(config, args.data, run_dir)
     keeps = [[m.strip() for m in k.split(",") if m.strip()] for k in args.keep]
     if not keeps:
         keeps = [[m] for m in sorted(dataset.modalities)]

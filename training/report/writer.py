@@ -14,14 +14,14 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from training.report.plots import plot_cold_vs_warm, plot_recall_per_track
-from training.report.run_result import MODEL_LABELS, ReportError, RunResult, load_run
+from training.report.run_result import ReportError, load_run
 from training.report.sections import (
     content_ratio_table,
     diagnostics_section,
     ensemble_section,
     summary_table,
 )
-from training.report.tables import DASH, KS, RunGrid, dataset_label, pct, sci, slug
+from training.report.tables import DASH, RunGrid, dataset_label, slug
 
 CONTENT_DEFINITION = (
     "a user is the mean of the L2-normalised content vectors of their training items, an item "
@@ -29,21 +29,6 @@ CONTENT_DEFINITION = (
     "the raw text, or the text vectors it ships; else every modality, each L2-normalised, "
     "concatenated)."
 )
-
-__all__ = [
-    "DASH",
-    "KS",
-    "MODEL_LABELS",
-    "Report",
-    "ReportError",
-    "RunResult",
-    "dataset_label",
-    "load_run",
-    "pct",
-    "sci",
-    "slug",
-    "write_report",
-]
 
 
 def write_report(run_dirs: Sequence[Path], out_dir: Path) -> Path:
