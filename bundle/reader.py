@@ -44,6 +44,9 @@ class Manifest:
     created_at: str
     code_version: str
     metrics: dict[str, Any]
+    # constants of the cold-start steps chosen on validation at training time (name -> value);
+    # empty in bundles written before them, which then serve without those steps
+    cold_start: dict[str, Any]
 
 
 @dataclass(frozen=True)
@@ -142,6 +145,7 @@ def parse_manifest(raw: bytes) -> Manifest:
             created_at=str(data.get("created_at", "")),
             code_version=str(data.get("code_version", "")),
             metrics=dict(data.get("metrics", {})),
+            cold_start=dict(data.get("cold_start", {})),
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise BundleError(f"manifest.json has a missing or malformed field: {exc}") from exc

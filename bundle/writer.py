@@ -53,13 +53,15 @@ def write_bundle(
     code_version: str = "",
     created_at: str | None = None,
     projected: Sequence[int] | np.ndarray | None = None,
+    cold_start: Mapping[str, Any] | None = None,
 ) -> Path:
     """Write the bundle of `users` [n_users, d] and `items` [n_items, d] (float32, row = internal
     index of `user_ids` / `item_ids`), each user's training items `seen`, and the projector of
     `modal_dims` (required when there are modalities); returns `out_dir`. `projected`: the item
     rows the projector embedded from features (served as cold); when there are any, they go to
     projected.npy and the bundle is format 3, else it is format 2. Raises ValueError on inputs
-    the reader would refuse."""
+    the reader would refuse. `cold_start`: the constants the service's cold-start steps use,
+    chosen on validation at training time (manifest `cold_start`; docs/BUNDLE.md)."""
     users = _matrix("users", users)
     items = _matrix("items", items)
     if users.shape[1] != items.shape[1]:
@@ -99,6 +101,7 @@ def write_bundle(
         "projector": {"hidden": int(cfg.hidden), "dropout": float(cfg.dropout)},
         "score": "inner_product",
         "metrics": dict(metrics or {}),
+        "cold_start": dict(cold_start or {}),
         "created_at": created_at or datetime.now(UTC).isoformat(timespec="seconds"),
         "code_version": code_version,
         "files": {name: sha256_file(out_dir / name) for name in written},
