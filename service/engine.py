@@ -228,7 +228,7 @@ class Engine:
         row = self.bundle.user_ids.get(user_id)
         online = self._online(user_id)
         trained = self.bundle.seen(row) if row is not None else np.zeros(0, np.int64)
-        exclude = np.union1d(trained, np.asarray(online, dtype=np.int64))
+        exclude = np.union1d(trained, online) if online else trained  # the common case: no copy
         if row is not None:
             return self.bundle.users[row], "user", exclude
         if online:

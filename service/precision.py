@@ -1,10 +1,11 @@
-"""Reduced-precision scoring with an exact re-rank: `COLDREC_INDEX_PRECISION=fp16|sq8`.
+"""Reduced-precision scoring with an exact re-rank: `COLDREC_INDEX_PRECISION=fp16|sq8|bf16`.
 
 A FAISS scalar quantizer holds a second, smaller copy of each kind's rows (fp16: 2 bytes a
 dimension, sq8: 1 byte, per-dimension ranges trained on the bundle's items) and scans it for the
 top `fetch * oversample` candidates; `rerank` then scores those exactly in float32 from the index's
-own stored rows and keeps the top `fetch`. The answer has the exact path's contract (exact inner
-products as scores, best first); only a true neighbour the quantized scan ranks below the
+own stored rows and keeps the top `fetch`. (bf16, and fp16 on a GPU, scan through torch instead,
+service/torch_search.py, with the same `rerank`.) The answer has the exact path's contract (exact
+inner products as scores, best first); only a true neighbour the quantized scan ranks below the
 candidate cut can be missed (recall@20 against exact >= 0.99, tests/unit/test_index_precision.py).
 """
 
@@ -18,9 +19,9 @@ import numpy as np
 
 log = logging.getLogger(__name__)
 
-Precision = Literal["fp32", "fp16", "sq8"]
+Precision = Literal["fp32", "fp16", "sq8", "bf16"]
 QTYPES = {"fp16": "QT_fp16", "sq8": "QT_8bit"}
-BYTES_PER_DIM = {"fp32": 0, "fp16": 2, "sq8": 1}  # the scan's copy, beside the fp32 rows
+BYTES_PER_DIM = {"fp32": 0, "fp16": 2, "sq8": 1, "bf16": 2}  # the scan's copy, beside the fp32 rows
 
 
 class ReducedBackend:
@@ -30,6 +31,9 @@ class ReducedBackend:
     def __init__(self, index: Any, oversample: int) -> None:
         self._index = index
         self.oversample = oversample
+
+    def __len__(self) -> int:
+        return int(self._index.ntotal)
 
     def add(self, vectors: np.ndarray, first_slot: int) -> None:
         if first_slot != self._index.ntotal:
@@ -70,12 +74,17 @@ def rerank(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Exact float32 inner products of `queries` [b, d] with their candidate rows of `vectors`
     [n, d] (`slots` [b, c], -1 = none); the top `fetch` per row, best first, -inf/-1 padded."""
-    scores = np.full((len(queries), fetch), -np.inf, dtype=np.float32)
-    out = np.full((len(queries), fetch), -1, dtype=np.int64)
-    for row, (q, cand) in enumerate(zip(queries, slots, strict=True)):
-        cand = cand[(cand >= 0) & (cand < len(vectors))]
-        exact = vectors[cand] @ q  # [c]
-        order = np.argsort(-exact, kind="stable")[:fetch]
-        scores[row, : len(order)] = exact[order]
-        out[row, : len(order)] = cand[order]
+    b = len(queries)
+    valid = (slots >= 0) & (slots < len(vectors))  # [b, c]
+    safe = np.where(valid, slots, 0)
+    exact = np.matmul(vectors[safe], queries[:, :, None])[:, :, 0]  # [b, c], one batched GEMV
+    exact = np.where(valid, exact, -np.inf).astype(np.float32)
+    order = np.argsort(-exact, axis=1, kind="stable")[:, :fetch]  # [b, f]
+    scores = np.full((b, fetch), -np.inf, dtype=np.float32)
+    out = np.full((b, fetch), -1, dtype=np.int64)
+    width = order.shape[1]
+    scores[:, :width] = np.take_along_axis(exact, order, axis=1)
+    out[:, :width] = np.where(
+        np.isfinite(scores[:, :width]), np.take_along_axis(safe, order, axis=1), -1
+    )
     return scores, out

@@ -1,4 +1,4 @@
-"""Search backends behind the item index: exact CPU search, FAISS IVF, FAISS on the GPU.
+"""Search backends behind the item index: exact CPU search, FAISS IVF, FAISS or torch on the GPU.
 
 Every backend answers "top `fetch` rows of this matrix by inner product" with labels that are
 row numbers ("slots") of the index's own storage; the index maps slots to item ids.
@@ -16,6 +16,8 @@ import torch
 
 from service.errors import IndexUnavailable
 from service.precision import make_reduced_backend
+from service.topk import top_k
+from service.torch_search import TorchBackend, cuda_available
 
 log = logging.getLogger(__name__)
 
@@ -36,9 +38,14 @@ class Backend(Protocol):
     def search(self, queries: np.ndarray, fetch: int) -> tuple[np.ndarray, np.ndarray]: ...
 
 
-def gpu_available() -> bool:
+def faiss_gpu_available() -> bool:
     """Whether this faiss build has GPU support and sees a device."""
     return hasattr(faiss, "StandardGpuResources") and faiss.get_num_gpus() > 0
+
+
+def gpu_available() -> bool:
+    """Whether there is a GPU to search on: through faiss-gpu, else through torch's CUDA."""
+    return faiss_gpu_available() or cuda_available()
 
 
 def resolve_device(setting: str) -> Device:
@@ -48,7 +55,9 @@ def resolve_device(setting: str) -> Device:
     if gpu_available():
         return "gpu"
     if setting == "gpu":
-        raise IndexUnavailable("index_device=gpu but faiss has no GPU support or sees no device")
+        raise IndexUnavailable(
+            "index_device=gpu but neither faiss (no GPU build) nor torch (no CUDA) sees a GPU"
+        )
     return "cpu"
 
 
@@ -91,25 +100,38 @@ def make_backend(
     """The backend for one kind of items; None means the exact CPU path (no copy of the rows).
 
     `train` ([n, dim]) trains IVF centroids (and sq8 ranges); with too few rows for IVF the exact
-    path is used. `precision` fp16|sq8 (flat only): a quantized CPU scan, re-ranked exactly.
+    path is used. `precision` (flat only) fp16|sq8|bf16: a reduced-precision scan, re-ranked
+    exactly (bf16 through torch on the CPU, AMX; fp16|bf16 on a GPU through torch). On a GPU
+    faiss-gpu serves when this faiss build has it, else torch (service/torch_search.py).
     """
+    torch_gpu = device == "gpu" and not faiss_gpu_available()  # a CUDA torch, no faiss-gpu
     if precision != "fp32":
         if index_type != "flat":
             raise ValueError("a reduced index precision needs index_type flat")
+        if precision in ("fp16", "bf16") and torch_gpu:
+            return TorchBackend("cuda", precision, dim, oversample)
+        if precision == "bf16":
+            if device == "gpu":
+                log.info("index precision bf16 scans on the CPU (faiss-gpu has no bf16 scan)")
+            return TorchBackend("cpu", precision, dim, oversample)
         if device == "gpu":
             log.info("index precision %s scans on the CPU (the GPU is not used)", precision)
         return make_reduced_backend(precision, dim, train, oversample)
     if index_type == "ivf":
         ivf = _trained_ivf(dim, train, nlist, nprobe)
         if ivf is not None:
-            if device == "gpu":  # pragma: no cover - needs a GPU build of faiss
+            if device == "gpu" and not torch_gpu:  # pragma: no cover - needs faiss-gpu
                 res = faiss.StandardGpuResources()
                 gpu = faiss.index_cpu_to_gpu(res, 0, ivf)
                 faiss.GpuParameterSpace().set_index_parameter(gpu, "nprobe", nprobe)
                 backend = FaissBackend(gpu, with_ids=True)
                 backend._res = res  # type: ignore[attr-defined]  # keep resources alive
                 return backend
+            if torch_gpu:
+                log.info("IVF searches on the CPU (this faiss has no GPU build)")
             return FaissBackend(ivf, with_ids=True)
+    if torch_gpu:
+        return TorchBackend("cuda", "fp32", dim, oversample)
     if device == "gpu":  # pragma: no cover - needs a GPU build of faiss
         res = faiss.StandardGpuResources()
         backend = FaissBackend(faiss.GpuIndexFlatIP(res, dim), with_ids=False)
@@ -155,5 +177,5 @@ def exact_search(
         for row, mask in enumerate(masks):
             if len(mask):
                 s[row, torch.from_numpy(mask)] = -math.inf
-        top = torch.topk(s, fetch, dim=1)
-    return top.values.numpy(), top.indices.numpy()
+        values, indices = top_k(s.contiguous(), fetch)
+    return values.numpy(), indices.numpy()

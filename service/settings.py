@@ -50,13 +50,14 @@ class Settings(BaseSettings):
     index_type: Literal["flat", "ivf"] = "flat"
     ivf_nlist: int = Field(default=0, ge=0, description="IVF lists; 0 = 4 * sqrt(n_items)")
     ivf_nprobe: int = Field(default=16, ge=1)
-    index_precision: Literal["fp32", "fp16", "sq8"] = Field(
+    index_precision: Literal["fp32", "fp16", "sq8", "bf16"] = Field(
         default="fp32",
-        description="flat scan: fp32 exact; fp16 or sq8 (8-bit) a quantized CPU scan whose top"
+        description="flat scan: fp32 exact; fp16 or sq8 (8-bit) a quantized CPU scan (fp16 on a"
+        " GPU through torch), bf16 a torch scan (CPU with AMX/AVX512-BF16, or GPU); the top"
         " k * index_oversample candidates are re-ranked exactly in fp32",
     )
     index_oversample: int = Field(
-        default=4, ge=1, le=64, description="candidates re-ranked per result (fp16, sq8)"
+        default=4, ge=1, le=64, description="candidates re-ranked per result (fp16, sq8, bf16)"
     )
     compact_after: int = Field(
         default=512, ge=1, description="retired index rows before a compaction"
@@ -109,7 +110,7 @@ class Settings(BaseSettings):
     @model_validator(mode="after")
     def _precision_makes_sense(self) -> Settings:
         if self.index_precision != "fp32" and self.index_type != "flat":
-            raise ValueError("COLDREC_INDEX_PRECISION fp16|sq8 needs COLDREC_INDEX_TYPE=flat")
+            raise ValueError("COLDREC_INDEX_PRECISION fp16|sq8|bf16 needs COLDREC_INDEX_TYPE=flat")
         return self
 
     @model_validator(mode="after")
