@@ -35,10 +35,27 @@ class TrainGraphs:
 
 
 @dataclass
+class ItemOverride:
+    """Final item embeddings that stand in for the graph's in some of a batch's BPR triples
+    (ID dropout, issue 13: the trainer puts the projector's output there). `rows` index the
+    triples' items concatenated as [positives; negatives], so the override holds whichever
+    rows a model gathers its item embeddings from (MICRO gathers from the batch's distinct
+    items, in the same triple order)."""
+
+    rows: Tensor  # [n] int64 positions in [pos; neg], 0..2B-1
+    values: Tensor  # [n, d], with gradients into whatever produced them
+
+    def apply(self, both: Tensor) -> Tensor:
+        """The [2B, d] item embeddings of the triples with `rows` replaced (a new tensor)."""
+        return both.index_put((self.rows,), self.values)
+
+
+@dataclass
 class Batch:
     users: Tensor  # [B] int64
     pos_items: Tensor  # [B]
     neg_items: Tensor  # [B]
+    override: ItemOverride | None = None  # item embeddings bpr_terms uses instead (ID dropout)
 
 
 class RecModel(nn.Module, ABC):
@@ -132,10 +149,14 @@ class RecModel(nn.Module, ABC):
 
 
 def bpr_terms(users: Tensor, items: Tensor, batch: Batch, reg: float) -> dict[str, Tensor]:
-    """BPR = mean(-log sigmoid(s+ - s-)) and reg * 1/2 (|u|^2 + |i+|^2 + |i-|^2) / B."""
+    """BPR = mean(-log sigmoid(s+ - s-)) and reg * 1/2 (|u|^2 + |i+|^2 + |i-|^2) / B, over the
+    batch's item embeddings after its `override` (if any) replaced some of them."""
     u = users[batch.users]  # [B, d]
     # one gather for both item sides: a single scatter in backward instead of two
-    pos, neg = items[torch.cat([batch.pos_items, batch.neg_items])].chunk(2)  # [B, d] each
+    both = items[torch.cat([batch.pos_items, batch.neg_items])]  # [2B, d]
+    if batch.override is not None:
+        both = batch.override.apply(both)
+    pos, neg = both.chunk(2)  # [B, d] each
     margin = (u * pos).sum(1) - (u * neg).sum(1)
     bpr = F.softplus(-margin).mean()
     l2 = 0.5 * (u.pow(2).sum() + pos.pow(2).sum() + neg.pow(2).sum()) / len(batch.users)

@@ -85,7 +85,7 @@ class Micro(KnnGraphRecModel):
         row_views = [view[rows] for view in views]  # [R, d] each
         fused = self.fuse(row_views)  # [R, d]
         items = light_items[rows] + F.normalize(fused, dim=1)  # [R, d]
-        local = Batch(batch.users, where[:size], where[size:])
+        local = Batch(batch.users, where[:size], where[size:], batch.override)
         terms = bpr_terms(users, items, local, self.cfg.reg)
         anchors = self._contrast_rows(len(rows), rows.device)
         tau = self.cfg.micro.cl_temperature

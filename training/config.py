@@ -15,6 +15,29 @@ from models.config import ModelConfig
 
 
 @dataclass
+class ColdTrainingConfig:
+    """Cold-start training options (issue 13); all off (0) by default, which trains as before.
+
+    `id_dropout` p (DropoutNet, Heater): while the backbone trains, each item of a BPR triple has
+    its final embedding replaced by the projector's output for its features with probability p,
+    the projector trained jointly, so users learn to score projected items on the warm scale.
+    `modality_dropout` q (MILK): each modality of a projector input is zeroed with probability
+    q (one is always kept), as a registered item lacking it gets zeros. `distill_*` (ALDI,
+    SIGIR'23): weights of the projector fit's alignment to the trained model's scores: rating
+    (|teacher - student| score), ranking (student margin vs sigmoid of the teacher's),
+    identification (own vs other items' inner products); `distill_popularity` a weighs the
+    ranking and identification terms by tanh(a * the positive item's interactions), 0 = equal.
+    """
+
+    id_dropout: float = 0.0
+    modality_dropout: float = 0.0
+    distill_rating: float = 0.0
+    distill_ranking: float = 0.0
+    distill_identification: float = 0.0
+    distill_popularity: float = 0.0
+
+
+@dataclass
 class TrainConfig:
     """The optimisation and protocol settings of one run (seed defaults: batch 1024, lr 5e-4)."""
 
@@ -38,6 +61,7 @@ class TrainConfig:
     # docs/results/models/commands.sh).
     projector_patience: int = 30
     threads: int = 0  # torch threads; 0 = torch's default
+    cold_training: ColdTrainingConfig = field(default_factory=ColdTrainingConfig)
 
 
 @dataclass

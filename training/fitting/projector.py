@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import copy
 import itertools
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, Protocol
 
 import numpy as np
 import torch
@@ -15,14 +15,23 @@ import torch.nn.functional as F
 from torch import Tensor
 from tqdm.auto import tqdm
 
-from models.base import RecModel
 from models.projection import ModalProjector
 from training.config import TrainConfig
 from training.data.dataset import Dataset
 from training.evaluation.ranking import cold_track, rank_metrics
+from training.fitting.cold_training import drop_modalities
+from training.fitting.distill import aldi_terms, popularity_weight, wants_distillation
 from training.fitting.warm_view import WarmView
 from training.protocol.sampling import BprSampler
 from training.protocol.splits import Part, Split
+
+
+class HasProjector(Protocol):
+    """What the projector's fit needs of a model: its projector (a `RecModel`, or a stand-in
+    holding one, as `training.fitting.refit_projector` fits on a finished run's embeddings)."""
+
+    @property
+    def projector(self) -> ModalProjector | None: ...
 
 
 @dataclass
@@ -35,9 +44,16 @@ class ProjectorFit:
     scale_multiplier: float = 1.0  # chosen on validation (exposure = demand), on the norm match
     valid_cold_demand_share: float | None = None  # cold share of validation interactions
     valid_cold_exposure_share: float | None = None  # cold share of validation top-20 lists
+    # per epoch, each loss term's mean over the epoch's steps (metrics.json's cold_training
+    # section, where an option of it is on; not in `summary`)
+    terms_history: list[dict[str, float]] = field(default_factory=list)
 
     def summary(self) -> dict[str, Any]:
-        return {k: (round(v, 5) if isinstance(v, float) else v) for k, v in self.__dict__.items()}
+        return {
+            k: (round(v, 5) if isinstance(v, float) else v)
+            for k, v in self.__dict__.items()
+            if k != "terms_history"
+        }
 
 
 def _features(dataset: Dataset, items: np.ndarray) -> dict[str, Tensor]:
@@ -67,7 +83,7 @@ def calibrate(projector: ModalProjector, dataset: Dataset, view: WarmView, warm_
 
 
 def embed_all_items(
-    model: RecModel, dataset: Dataset, view: WarmView, warm_t: Tensor
+    model: HasProjector, dataset: Dataset, view: WarmView, warm_t: Tensor
 ) -> np.ndarray:
     """[n_items, d]: trained rows for warm items, projector output for every cold item."""
     out = np.zeros((dataset.n_items, warm_t.shape[1]), dtype=np.float32)
@@ -79,7 +95,7 @@ def embed_all_items(
 
 
 def fit_projector(
-    model: RecModel,
+    model: HasProjector,
     dataset: Dataset,
     split: Split,
     view: WarmView,
@@ -107,6 +123,10 @@ def fit_projector(
     steps_per_epoch = max(1, -(-len(view.warm_items) // tc.projector_batch_size))
     validator = _ColdValidator(dataset, split) if len(split.cold_valid_items) else None
     user_np = user_t.numpy()
+    cold = tc.cold_training
+    distill = wants_distillation(cold)
+    counts = torch.from_numpy(np.bincount(view.train_rows, minlength=len(view.warm_items)))
+    item_weight = popularity_weight(counts, cold.distill_popularity)  # [n_warm] or None
     fit = ProjectorFit()
     best_state = copy.deepcopy(projector.state_dict())
     best, stale = -1.0, 0
@@ -114,17 +134,31 @@ def fit_projector(
     for epoch in bar:
         projector.output_scale.fill_(1.0)
         projector.train()
+        totals: dict[str, float] = {}
         for users, pos, neg in itertools.islice(sampler.epoch(), steps_per_epoch):
             rows = np.concatenate([pos, neg])
-            projected = projector({k: v[rows] for k, v in warm_features.items()})  # [2B, d]
+            inputs = drop_modalities(
+                {k: v[rows] for k, v in warm_features.items()}, cold.modality_dropout
+            )
+            projected = projector(inputs)  # [2B, d]
             g_pos, g_neg = projected[: len(pos)], projected[len(pos) :]
             u = user_t[users]
             bpr = F.softplus(-((u * g_pos).sum(1) - (u * g_neg).sum(1))).mean()
             align = (1 - F.cosine_similarity(g_pos, warm_t[pos], dim=1)).mean()
             loss = bpr + tc.projector_align_weight * align
+            terms = {"bpr": bpr, "align": align}
+            if distill:
+                weight = None if item_weight is None else item_weight[pos]
+                extra = aldi_terms(u, warm_t[pos], warm_t[neg], g_pos, g_neg, cold, weight)
+                for term in extra.values():
+                    loss = loss + term
+                terms.update(extra)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()  # type: ignore[no-untyped-call]
             optimizer.step()
+            for name, value in terms.items():
+                totals[name] = totals.get(name, 0.0) + float(value.detach())
+        fit.terms_history.append({k: v / steps_per_epoch for k, v in totals.items()})
         fit.epochs_run = epoch
         calibrate(projector, dataset, view, warm_t)
         if validator is None:
@@ -184,7 +218,7 @@ class _ColdValidator:
 
 
 def _select_scale(
-    model: RecModel,
+    model: HasProjector,
     dataset: Dataset,
     split: Split,
     view: WarmView,

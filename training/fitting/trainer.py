@@ -21,7 +21,7 @@ from training.data.dataset import Dataset
 from training.evaluation.content_baseline import content_baseline
 from training.evaluation.diagnostics import cold_start_diagnostics
 from training.evaluation.ranking import evaluate_tracks, random_tracks, rank_metrics
-from training.fitting import distributed
+from training.fitting import cold_training, distributed
 from training.fitting.distributed import Ranks
 from training.fitting.projector import embed_all_items, fit_projector
 from training.fitting.warm_view import WarmView
@@ -107,6 +107,7 @@ def train(
             "total_seconds": round(time.perf_counter() - run_started, 2),
             "projector": projector.summary(),
             "history": history,
+            "cold_training": cold_training.record(tc.cold_training, fit.id_dropout, projector),
         }
         if ranks is not None:
             metrics["distributed"] = ranks.summary(tc.batch_size)
@@ -128,6 +129,7 @@ def train(
         "threads": torch.get_num_threads(),
         "projector": projector.summary(),
         "history": history,
+        "cold_training": cold_training.record(tc.cold_training, fit.id_dropout, projector),
     }
     if ranks is not None:
         metrics["distributed"] = ranks.summary(tc.batch_size)
@@ -168,6 +170,9 @@ def _fit_backbone(
         view.train_users, view.train_rows, len(view.warm_items), tc.batch_size, tc.seed
     )
     optimizer = torch.optim.Adam(model.recommender_parameters(), lr=tc.lr, fused=True)
+    id_dropout = cold_training.IdDropout.make(model, tc.cold_training, tc.projector_lr)
+    if id_dropout is not None and ranks is not None:
+        raise ValueError("train.cold_training.id_dropout trains in one process, not under torchrun")
     main = ranks is None or ranks.is_main
     validator = _WarmValidator(dataset, split, view) if evaluate and main else None
     loss_of = model.loss if ranks is None else distributed.DataParallelLoss(model)
@@ -192,11 +197,16 @@ def _fit_backbone(
         totals: dict[str, float] = {}
         for users, pos, neg in batches:
             batch = Batch(torch.from_numpy(users), torch.from_numpy(pos), torch.from_numpy(neg))
+            if id_dropout is not None:  # some items' final embeddings: their projections
+                batch = id_dropout.apply(batch)
+                id_dropout.zero_grad()
             terms = loss_of(batch)
             loss = torch.stack(list(terms.values())).sum()
             optimizer.zero_grad(set_to_none=True)
             loss.backward()  # type: ignore[no-untyped-call]
             optimizer.step()
+            if id_dropout is not None:
+                id_dropout.step()
             for name, value in terms.items():
                 totals[name] = totals.get(name, 0.0) + float(value.detach())
         if ranks is not None:
@@ -239,7 +249,8 @@ def _fit_backbone(
             break
     if evaluate:
         model.load_state_dict(best_state)
-    return _Fit(history, best_epoch, epoch_seconds, stopped_by)
+    dropout_log = id_dropout.summary() if id_dropout is not None else {}
+    return _Fit(history, best_epoch, epoch_seconds, stopped_by, dropout_log)
 
 
 @dataclass
@@ -248,6 +259,7 @@ class _Fit:
     best_epoch: int
     epoch_seconds: list[float]
     stopped_by: str  # "epochs", "patience" or "time_budget"
+    id_dropout: dict[str, Any] = field(default_factory=dict)  # what ID dropout did, if on
 
 
 def peak_rss_mib() -> float:
