@@ -19,6 +19,12 @@ class Keys:
         return f"{self.ns}:items"
 
     @property
+    def registered_at(self) -> str:
+        """HASH: item id -> `registered_at` of its latest registration (beside its record, so a
+        replay checks its cached embeddings without reading every record)."""
+        return f"{self.ns}:regat"
+
+    @property
     def retired(self) -> str:
         """SET: ids of retired items, bundle items included."""
         return f"{self.ns}:retired"

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from service.store import ItemRecord
+from service.store import Registered
 
 if TYPE_CHECKING:
     from service.engine import Engine
@@ -29,24 +29,19 @@ def replay_state(engine: Engine) -> None:
         if idx is not None:
             engine.catalogue.remove(idx)
     made = _timestamp(bundle.manifest.created_at)
-    for records, cached in _chunks(store.iter_items(store.registered_ids(), bundle.digest)):
-        mine = [
-            i
-            for i, r in enumerate(records)
-            if not (r.registered_at <= made and r.item_id in bundle.item_ids)
-        ]
-        records, cached = [records[i] for i in mine], [cached[i] for i in mine]
-        todo = [i for i, c in enumerate(cached) if c is None]
-        embs = np.zeros((len(records), bundle.manifest.dim), dtype=np.float32)  # [n, dim]
-        for i, c in enumerate(cached):
-            if c is not None:
-                embs[i] = c
+    for chunk in _chunks(store.iter_registered(store.registered_ids(), bundle.digest)):
+        mine = [r for r in chunk if not (r.registered_at <= made and r.item_id in bundle.item_ids)]
+        embs = np.zeros((len(mine), bundle.manifest.dim), dtype=np.float32)  # [n, dim]
+        for i, r in enumerate(mine):
+            if r.embedding is not None:
+                embs[i] = r.embedding
+        todo = [i for i, r in enumerate(mine) if r.record is not None]  # no cached projection
         if todo:
-            fresh = [records[i] for i in todo]
-            embs[todo] = engine.featurizer.embed(fresh)
-            store.cache_embeddings(bundle.digest, fresh, embs[todo])
-        if records:
-            engine.add_cold([r.item_id for r in records], embs)
+            records = [r.record for r in mine if r.record is not None]
+            embs[todo] = engine.featurizer.embed(records)
+            store.cache_embeddings(bundle.digest, records, embs[todo])
+        if mine:
+            engine.add_cold([r.item_id for r in mine], embs)
     for user, items in store.load_seen().items():
         for item_id in items:
             engine.note_seen(user, item_id)
@@ -60,17 +55,13 @@ def _timestamp(iso: str) -> float:
         return float("-inf")
 
 
-def _chunks(
-    pairs: Iterable[tuple[ItemRecord, np.ndarray | None]], size: int = 500
-) -> Iterator[tuple[list[ItemRecord], list[np.ndarray | None]]]:
-    """Group (record, cached embedding) pairs into lists of `size`."""
-    records: list[ItemRecord] = []
-    cached: list[np.ndarray | None] = []
-    for rec, emb in pairs:
-        records.append(rec)
-        cached.append(emb)
-        if len(records) == size:
-            yield records, cached
-            records, cached = [], []
-    if records:
-        yield records, cached
+def _chunks(items: Iterable[Registered], size: int = 2000) -> Iterator[list[Registered]]:
+    """Group what `Store.iter_registered` yields into lists of `size` (an index write each)."""
+    chunk: list[Registered] = []
+    for item in items:
+        chunk.append(item)
+        if len(chunk) == size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk

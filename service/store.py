@@ -57,6 +57,17 @@ class ItemRecord:
 
 
 @dataclass(frozen=True)
+class Registered:
+    """A registered item as a replay reads it: its embedding cached for one bundle, or, when there
+    is none that projects its latest registration, its record, to be projected."""
+
+    item_id: str
+    registered_at: float
+    embedding: np.ndarray | None  # [dim] float32, the cached projection
+    record: ItemRecord | None  # read only when `embedding` is None
+
+
+@dataclass(frozen=True)
 class Interaction:
     """An interaction as the stream keeps it; `event` is the kind the client sent."""
 
@@ -126,28 +137,37 @@ class Store:
 
         Returns each item's stream event id: its version, which orders concurrent writes.
         """
+        if not records:
+            return []
+        k = self.keys
+        embs = [np.asarray(e, dtype="<f4").tobytes() for e in embeddings]
+        ids = [rec.item_id for rec in records]
+        stamps = {rec.item_id: repr(rec.registered_at) for rec in records}
 
         def run() -> list[str]:
+            # One command per item where each item needs its own (its record, its event); the
+            # sets and hashes every item touches take the whole batch in one command each.
             pipe = self.client.pipeline(transaction=True)
-            for rec, emb in zip(records, embeddings, strict=True):
-                emb_bytes = np.asarray(emb, dtype="<f4").tobytes()
-                pipe.delete(self.keys.item(rec.item_id))
-                pipe.hset(self.keys.item(rec.item_id), mapping=rec.to_hash())
-                pipe.sadd(self.keys.items, rec.item_id)
-                pipe.srem(self.keys.retired, rec.item_id)
-                pipe.hset(self.keys.embeddings(digest), rec.item_id, emb_bytes)
-                pipe.hset(self.keys.embedded_at(digest), rec.item_id, repr(rec.registered_at))
+            pipe.delete(*(k.item(i) for i in ids))
+            for rec in records:
+                pipe.hset(k.item(rec.item_id), mapping=rec.to_hash())
+            pipe.sadd(k.items, *ids)
+            pipe.srem(k.retired, *ids)
+            pipe.hset(k.registered_at, mapping=stamps)
+            pipe.hset(k.embeddings(digest), mapping=dict(zip(ids, embs, strict=True)))
+            pipe.hset(k.embedded_at(digest), mapping=stamps)
+            for rec, emb in zip(records, embs, strict=True):
                 event = {
                     "type": "item",
                     "id": rec.item_id,
                     "origin": origin,
-                    "ts": repr(rec.registered_at),
+                    "ts": stamps[rec.item_id],
                     "digest": digest,
-                    "emb": emb_bytes,
+                    "emb": emb,
                 }
-                pipe.xadd(self.keys.events, event, maxlen=self._maxlen, approximate=True)
+                pipe.xadd(k.events, event, maxlen=self._maxlen, approximate=True)
             out = pipe.execute()
-            return [_text(out[7 * i + 6]) for i in range(len(records))]
+            return [_text(eid) for eid in out[len(out) - len(records) :]]
 
         return self._call("save_items", run)
 
@@ -159,11 +179,12 @@ class Store:
             pipe.delete(self.keys.item(item_id))
             pipe.srem(self.keys.items, item_id)
             pipe.sadd(self.keys.retired, item_id)
+            pipe.hdel(self.keys.registered_at, item_id)
             pipe.hdel(self.keys.embeddings(digest), item_id)
             pipe.hdel(self.keys.embedded_at(digest), item_id)
             event = {"type": "retire", "id": item_id, "origin": origin, "ts": repr(time.time())}
             pipe.xadd(self.keys.events, event, maxlen=self._maxlen, approximate=True)
-            return _text(pipe.execute()[5])
+            return _text(pipe.execute()[-1])
 
         return self._call("retire", run)
 
@@ -179,40 +200,77 @@ class Store:
         ids = self._call("retired_ids", lambda: self.client.smembers(self.keys.retired))
         return {i.decode() for i in ids}
 
-    def iter_items(
-        self, ids: list[str], digest: str, chunk: int = 500
-    ) -> Iterator[tuple[ItemRecord, np.ndarray | None]]:
-        """Records of `ids` with their cached embedding for bundle `digest` (None if absent, or
-        if it was projected from an older registration of the item)."""
+    def iter_registered(
+        self, ids: list[str], digest: str, chunk: int = 2000
+    ) -> Iterator[Registered]:
+        """`ids` with their cached embedding for bundle `digest`; the record only of those with
+        no cached embedding of their latest registration (what a replay re-projects).
+
+        Per `chunk` ids, three HMGETs (registration times, embeddings, their stamps) and one
+        HGETALL per item to project: a restart on the same bundle reads no item records. An item
+        with no registration time (registered before it was kept) is read whole. Ids retired
+        since they were listed are skipped.
+        """
+        k = self.keys
         for start in range(0, len(ids), chunk):
             part = ids[start : start + chunk]
 
-            def run(part: list[str] = part) -> list[Any]:
+            def cached(part: list[str] = part) -> list[Any]:
                 pipe = self.client.pipeline(transaction=False)
-                for item_id in part:
-                    pipe.hgetall(self.keys.item(item_id))
-                pipe.hmget(self.keys.embeddings(digest), part)
-                pipe.hmget(self.keys.embedded_at(digest), part)
+                pipe.hmget(k.registered_at, part)
+                pipe.hmget(k.embeddings(digest), part)
+                pipe.hmget(k.embedded_at(digest), part)
                 replies: list[Any] = pipe.execute()
                 return replies
 
-            *hashes, embs, stamps = self._call("iter_items", run)
-            for item_id, data, emb, at in zip(part, hashes, embs, stamps, strict=True):
-                if data:
-                    rec = ItemRecord.from_hash(item_id, data)
-                    fresh = emb and (at is None or float(at) == rec.registered_at)
-                    vec = np.frombuffer(emb, dtype="<f4").astype(np.float32) if fresh else None
-                    yield rec, vec
+            ats, embs, stamps = self._call("iter_registered", cached)
+            stale = [
+                j
+                for j, (at, emb, stamp) in enumerate(zip(ats, embs, stamps, strict=True))
+                if at is None or not emb or (stamp is not None and float(stamp) != float(at))
+            ]
+            records = dict(zip(stale, self._records([part[j] for j in stale]), strict=True))
+            for j, item_id in enumerate(part):
+                rec = records.get(j)
+                if j in records and rec is None:
+                    continue  # retired since the ids were listed
+                at = rec.registered_at if rec is not None else float(ats[j])
+                fresh = embs[j] and (stamps[j] is None or float(stamps[j]) == at)
+                vec = np.frombuffer(embs[j], dtype="<f4").astype(np.float32) if fresh else None
+                yield Registered(item_id, at, vec, None if vec is not None else rec)
+
+    def _records(self, ids: list[str]) -> list[ItemRecord | None]:
+        """The records of `ids` in one round trip; None for an id with none (retired)."""
+        if not ids:
+            return []
+
+        def run() -> list[Any]:
+            pipe = self.client.pipeline(transaction=False)
+            for item_id in ids:
+                pipe.hgetall(self.keys.item(item_id))
+            replies: list[Any] = pipe.execute()
+            return replies
+
+        hashes = self._call("iter_registered", run)
+        return [
+            ItemRecord.from_hash(i, data) if data else None
+            for i, data in zip(ids, hashes, strict=True)
+        ]
 
     def cache_embeddings(self, digest: str, records: list[ItemRecord], embs: np.ndarray) -> None:
         """Cache the projections `embs` [n, dim] of `records` by bundle `digest`, stamped with
         the registration they were projected from (a newer one is re-projected)."""
 
+        if not records:
+            return
+        ids = [rec.item_id for rec in records]
+        rows = [e.tobytes() for e in np.asarray(embs, dtype="<f4")]
+        stamps = [repr(rec.registered_at) for rec in records]
+
         def run() -> None:
             pipe = self.client.pipeline(transaction=False)
-            for rec, emb in zip(records, np.asarray(embs, dtype="<f4"), strict=True):
-                pipe.hset(self.keys.embeddings(digest), rec.item_id, emb.tobytes())
-                pipe.hset(self.keys.embedded_at(digest), rec.item_id, repr(rec.registered_at))
+            pipe.hset(self.keys.embeddings(digest), mapping=dict(zip(ids, rows, strict=True)))
+            pipe.hset(self.keys.embedded_at(digest), mapping=dict(zip(ids, stamps, strict=True)))
             pipe.execute()
 
         self._call("cache_embeddings", run)

@@ -106,8 +106,8 @@ def test_a_swap_serves_the_new_bundle_with_the_registered_items(
     got = engine.catalogue.vectors([engine.item_ids.index("kept")])  # re-projected by v2
     feats = {k: np.asarray([v], np.float32) for k, v in v1.item_features(0).items()}
     assert np.allclose(got, project(engine.bundle.projector, feats), atol=1e-5)
-    [(_, cached)] = engine.store.iter_items(["kept"], _digest(v2))  # once per bundle: cached
-    assert cached is not None and np.allclose(cached, got[0], atol=1e-6)
+    [kept] = engine.store.iter_registered(["kept"], _digest(v2))  # once per bundle: cached
+    assert kept.embedding is not None and np.allclose(kept.embedding, got[0], atol=1e-6)
     items, variant = _recs(client, "u0", k=16)
     assert variant == "control" and "i2" not in items  # the seen set carried over
     assert (

@@ -32,16 +32,30 @@ def test_items_round_trip_with_versions(store: Store) -> None:
     v = store.save_items(recs, np.ones((2, 3), np.float32), "digest", "me")
     assert stream_version(v[0]) < stream_version(v[1])
     assert store.registered_ids() == ["a", "b"]
-    got = dict((r.item_id, (r, e)) for r, e in store.iter_items(["a", "b", "gone"], "digest"))
-    assert set(got) == {"a", "b"}
-    np.testing.assert_array_equal(got["a"][0].features["text"], np.arange(4))
-    assert got["b"][0].text == "red lipstick" and got["b"][0].features == {}
-    np.testing.assert_array_equal(got["a"][1], np.ones(3))
-    assert next(store.iter_items(["a"], "other-bundle"))[1] is None  # cached per bundle
+    got = {r.item_id: r for r in store.iter_registered(["a", "b", "gone"], "digest")}
+    assert set(got) == {"a", "b"} and got["b"].registered_at == 2.0
+    np.testing.assert_array_equal(got["a"].embedding, np.ones(3))
+    assert got["a"].record is None  # cached: the record is not read
+    other = {r.item_id: r for r in store.iter_registered(["a", "b"], "other-bundle")}
+    assert other["a"].embedding is None  # cached per bundle: another one projects the record
+    np.testing.assert_array_equal(other["a"].record.features["text"], np.arange(4))
+    assert other["b"].record.text == "red lipstick" and other["b"].record.features == {}
     r = store.retire("a", "digest", "me")
     assert stream_version(r) > stream_version(v[1])
     assert store.registered_ids() == ["b"] and store.retired_ids() == {"a"}
     assert store.load_item("a") is None
+
+
+def test_a_state_without_registration_times_reads_its_cache(store: Store) -> None:
+    """Items saved before `Keys.registered_at` was kept: their records give the time, and a
+    cached embedding of that registration is still used (a newer registration's is not)."""
+    recs = [ItemRecord(i, text=i, registered_at=1.0) for i in ("a", "b")]
+    store.save_items(recs, np.ones((2, 3), np.float32), "digest", "me")
+    store.client.delete(store.keys.registered_at)
+    store.client.hset(store.keys.item("b"), "registered_at", "2.0")  # registered again since
+    got = {r.item_id: r for r in store.iter_registered(["a", "b"], "digest")}
+    np.testing.assert_array_equal(got["a"].embedding, np.ones(3))
+    assert got["b"].embedding is None and got["b"].record.registered_at == 2.0
 
 
 def test_hits_count_once(store: Store) -> None:
