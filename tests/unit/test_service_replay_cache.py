@@ -14,6 +14,8 @@ import pytest
 from service_bundle import TinyBundle, hashed_client, service_settings, write_bundle
 
 from service.features import Featurizer
+from service.follower import Follower
+from service.index import Catalogue
 from service.settings import Settings
 from service.store import ItemRecord
 
@@ -110,3 +112,31 @@ def test_a_re_registration_is_re_projected_by_the_other_bundle(
     projected.clear()
     _vectors(settings, ids)
     assert projected == ["n0"]
+
+
+def test_a_replay_of_a_serving_engine_adds_only_what_it_missed(
+    settings: Settings, tiny: TinyBundle, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Redis back or a trimmed stream replays Redis into a serving engine: the items it already
+    holds are not re-added (each re-add retires a row; at a million items the compactions
+    that follow would take minutes), one it missed is."""
+    ids = [f"n{j}" for j in range(N_ITEMS)]
+    _register(settings, tiny, ids)
+    monkeypatch.setattr(Follower, "start", lambda self: self)  # it would apply the missed item
+    with hashed_client(settings) as c:
+        engine = c.app.state.engine
+        missed = ItemRecord("late", features={"text": np.ones(12, np.float32)}, registered_at=9.0)
+        vector = engine.featurizer.embed([missed])
+        engine.store.save_items([missed], vector, engine.bundle.digest, "another-replica")
+        upserts: list[str] = []
+        upsert = Catalogue.upsert
+
+        def counting(self: Catalogue, items: np.ndarray, vectors: np.ndarray, kind: str) -> None:
+            upserts.extend(engine.item_ids.externals(items))
+            upsert(self, items, vectors, kind)  # type: ignore[arg-type]
+
+        monkeypatch.setattr(Catalogue, "upsert", counting)
+        engine.replay()
+        assert upserts == ["late"]
+        got = engine.catalogue.vectors([engine.item_ids.index("late")])
+        np.testing.assert_array_equal(got, vector)
