@@ -20,6 +20,10 @@ PROJECTOR_FILE = "projector.safetensors"
 # Format 3: int64 sorted rows of the items whose embedding the projector made from their
 # features (items with no training interaction, `coldrec train --deploy`); served as cold.
 PROJECTED_FILE = "projected.npy"
+# Optional (any version): float32 [n_items, dc] content vectors of the items, for the content
+# floor (models/content_floor.py) that the manifest's cold_start turns on; a reader that does
+# not know it serves without the floor.
+CONTENT_FILE = "content.npy"
 REQUIRED_FILES = (USERS_FILE, ITEMS_FILE, USER_IDS_FILE, ITEM_IDS_FILE, SEEN_FILE)
 # Files an older version carried that the reader neither needs nor checks: version 1 wrote a
 # FAISS index of items.npy, which the service never read (it builds its own from items.npy).

@@ -13,6 +13,7 @@ import numpy as np
 from safetensors.torch import load_file
 
 from bundle.format import (
+    CONTENT_FILE,
     IGNORED_FILES,
     PROJECTED_FILE,
     PROJECTED_VERSION,
@@ -66,6 +67,9 @@ class Bundle:
     # [m] int64 sorted item rows the projector embedded from features (format 3; empty before):
     # items with no training interaction, served as cold
     projected: np.ndarray
+    # [n_items, dc] float32 content vectors for the content floor (models/content_floor.py);
+    # None in bundles without content.npy, which serve without the floor
+    content: np.ndarray | None = None
 
     def is_projected(self, row: int) -> bool:
         """Whether item row `row` was projected from features rather than trained."""
@@ -100,6 +104,9 @@ def load_bundle(path: Path) -> Bundle:
     indptr, indices = _load_seen(root / "seen.npz", manifest.n_users, manifest.n_items)
     projector = _load_projector(root, manifest)
     projected = _load_projected(root, manifest)
+    content = None
+    if CONTENT_FILE in manifest.files:
+        content = _load_matrix(root / CONTENT_FILE, (manifest.n_items, -1))
     return Bundle(
         path=root,
         manifest=manifest,
@@ -112,6 +119,7 @@ def load_bundle(path: Path) -> Bundle:
         seen_indices=indices,
         projector=projector,
         projected=projected,
+        content=content,
     )
 
 
@@ -180,7 +188,9 @@ def _load_matrix(path: Path, shape: tuple[int, int]) -> np.ndarray:
         arr = np.load(path, allow_pickle=False)
     except ValueError as exc:
         raise BundleError(f"{path.name}: not a plain numpy array ({exc})") from exc
-    if arr.shape != shape:
+    if arr.ndim != 2 or any(
+        want not in (-1, got) for want, got in zip(shape, arr.shape, strict=True)
+    ):
         raise BundleError(f"{path.name}: shape {list(arr.shape)}, manifest says {list(shape)}")
     arr = np.ascontiguousarray(arr, dtype=np.float32)
     if not np.isfinite(arr).all():

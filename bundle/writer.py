@@ -16,6 +16,7 @@ import torch
 from safetensors.torch import save_file
 
 from bundle.format import (
+    CONTENT_FILE,
     FORMAT_VERSION,
     ITEM_IDS_FILE,
     ITEMS_FILE,
@@ -29,6 +30,7 @@ from bundle.format import (
     sha256_file,
 )
 from models.config import ProjectorConfig
+from models.content_floor import FloorConfig
 from models.projection import ModalProjector
 
 # A projector given as its weights: (state dict, the config it was built with).
@@ -54,6 +56,7 @@ def write_bundle(
     created_at: str | None = None,
     projected: Sequence[int] | np.ndarray | None = None,
     cold_start: Mapping[str, Any] | None = None,
+    content: np.ndarray | None = None,
 ) -> Path:
     """Write the bundle of `users` [n_users, d] and `items` [n_items, d] (float32, row = internal
     index of `user_ids` / `item_ids`), each user's training items `seen`, and the projector of
@@ -61,7 +64,9 @@ def write_bundle(
     rows the projector embedded from features (served as cold); when there are any, they go to
     projected.npy and the bundle is format 3, else it is format 2. Raises ValueError on inputs
     the reader would refuse. `cold_start`: the constants the service's cold-start steps use,
-    chosen on validation at training time (manifest `cold_start`; docs/BUNDLE.md)."""
+    chosen on validation at training time (manifest `cold_start`; docs/BUNDLE.md). `content`:
+    float32 [n_items, dc], the items' content vectors the content floor scores (content.npy;
+    required when `cold_start` turns the floor on)."""
     users = _matrix("users", users)
     items = _matrix("items", items)
     if users.shape[1] != items.shape[1]:
@@ -74,6 +79,7 @@ def write_bundle(
     rows = _projected_rows(projected, len(items))
     if len(rows) and state is None:
         raise ValueError("projected items need the projector that embedded them")
+    content = _content(content, len(items), cold_start or {})
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -89,6 +95,9 @@ def write_bundle(
     if len(rows):
         np.save(out_dir / PROJECTED_FILE, rows)
         written.append(PROJECTED_FILE)
+    if content is not None:
+        np.save(out_dir / CONTENT_FILE, content)
+        written.append(CONTENT_FILE)
     cfg = cfg or ProjectorConfig()
     manifest = {
         "format_version": PROJECTED_VERSION if len(rows) else FORMAT_VERSION,
@@ -116,6 +125,21 @@ def _matrix(name: str, x: np.ndarray) -> np.ndarray:
         raise ValueError(f"{name} must be [n, dim] with dim >= 1, got shape {list(arr.shape)}")
     if not np.isfinite(arr).all():
         raise ValueError(f"{name} holds non-finite values")
+    return arr
+
+
+def _content(
+    content: np.ndarray | None, n_items: int, cold_start: Mapping[str, Any]
+) -> np.ndarray | None:
+    """The content vectors, checked: a row per item, finite; present when the floor is on."""
+    floor = FloorConfig.from_manifest(cold_start)
+    if content is None:
+        if floor is not None:
+            raise ValueError("cold_start turns the content floor on: it needs `content`")
+        return None
+    arr = _matrix("content", content)
+    if len(arr) != n_items:
+        raise ValueError(f"content has {len(arr)} rows for {n_items} items")
     return arr
 
 

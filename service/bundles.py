@@ -16,6 +16,7 @@ from bundle.reader import Bundle, load_bundle, resolve_bundle_dir
 from service.engine import Engine, build_catalogue
 from service.errors import BundleError, BundleRefused
 from service.features import Featurizer
+from service.floor import floor_config
 from service.metrics import Metrics
 from service.settings import Settings
 from service.store import Store
@@ -146,7 +147,13 @@ def engine_factory(
     def build(bundle: Bundle) -> Engine:
         if settings.preload_text_encoder:
             encoder.preload(bundle.manifest.modalities)
-        featurizer = Featurizer(bundle.projector, bundle.manifest.modalities, encoder, encoder.dim)
+        featurizer = Featurizer(
+            bundle.projector,
+            bundle.manifest.modalities,
+            encoder,
+            encoder.dim,
+            floor=floor_config(bundle),  # rows carry the content floor's part (service/floor.py)
+        )
         catalogue = build_catalogue(bundle, settings)
         return Engine(bundle, catalogue, store, featurizer, metrics, settings)
 

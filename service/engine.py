@@ -22,6 +22,7 @@ from models.idmap import IdMap
 from service.batcher import SearchBatcher
 from service.errors import InvalidRequest, UnknownItem
 from service.features import Featurizer, check_features
+from service.floor import ContentFloor, FloorCatalogue
 from service.index import KINDS, Catalogue, Hit, Kind, KindIndex, Pool, Query
 from service.metrics import Metrics
 from service.recent import Recent, RecentWriter
@@ -70,24 +71,23 @@ class ItemView:
 
 def build_catalogue(bundle: Bundle, settings: Settings) -> Catalogue:
     """The bundle's items in an index of the configured type and device: trained items warm,
-    projected ones (format 3, docs/BUNDLE.md) cold, as if registered."""
-    dim = bundle.manifest.dim
-    device = resolve_device(settings.index_device)
+    projected ones (docs/BUNDLE.md) cold, as if registered; rows with the content floor's part."""
+    floor = ContentFloor.of(bundle)
+    rows = np.arange(bundle.manifest.n_items, dtype=np.int64)
     kinds = []
     for kind in KINDS:
         backend = make_backend(
             settings.index_type,
-            device,
-            dim,
-            bundle.items,
+            resolve_device(settings.index_device),
+            floor.index_dim,
+            floor.item_rows(rows, bundle.items, "cold"),  # what IVF and sq8 train on
             settings.ivf_nlist,
             settings.ivf_nprobe,
             settings.index_precision,
             settings.index_oversample,
         )
-        kinds.append(KindIndex(kind, dim, backend, settings.compact_after))
-    catalogue = Catalogue(kinds[0], kinds[1])
-    rows = np.arange(bundle.manifest.n_items, dtype=np.int64)
+        kinds.append(KindIndex(kind, floor.index_dim, backend, settings.compact_after))
+    catalogue = FloorCatalogue(kinds[0], kinds[1], floor)
     if not len(bundle.projected):
         catalogue.upsert(rows, bundle.items, "warm")
         return catalogue

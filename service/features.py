@@ -8,8 +8,10 @@ from typing import Protocol
 
 import numpy as np
 
+from models.content_floor import FloorConfig
 from models.projection import ModalProjector, project_features
 from service.errors import InvalidFeatures, ModelNotReady
+from service.floor import record_content
 from service.store import ItemRecord
 
 MAX_ABS_VALUE = 1e6  # larger feature values are a client bug, not content
@@ -66,8 +68,10 @@ class Featurizer:
         modal_dims: dict[str, int],
         encoder_factory: Callable[[], Encoder],
         encoder_dim: int | None = None,
+        floor: FloorConfig | None = None,
     ) -> None:
         self._projector = projector
+        self._floor = floor  # the content floor: content after the projection (service/floor.py)
         self.modal_dims = modal_dims
         self._encoder_factory = encoder_factory
         self._encoder_dim = encoder_dim  # what the encoder gives, when known before it is made
@@ -99,7 +103,8 @@ class Featurizer:
             return self._encoder
 
     def embed(self, records: list[ItemRecord]) -> np.ndarray:
-        """Embeddings [n, dim] of `records` (raw text is encoded into its `text` features)."""
+        """Embeddings [n, dim] of `records` (raw text is encoded into its `text` features); with
+        the bundle's content floor, each row is followed by the item's content [n, dim + dc]."""
         if self._projector is None:
             raise ModelNotReady("this bundle has no projector, so it cannot embed new items")
         features = self._with_text_features(records)
@@ -112,7 +117,9 @@ class Featurizer:
         for names, rows in groups.items():
             batch = {n: np.stack([features[r][n] for r in rows]) for n in names}
             out[rows] = project_features(self._projector, batch)
-        return out
+        if self._floor is None:
+            return out
+        return np.hstack([out, record_content(features, self._floor, self.modal_dims)])
 
     def _with_text_features(self, records: list[ItemRecord]) -> list[dict[str, np.ndarray]]:
         """Each record's features; raw text is encoded (the record itself keeps the text)."""

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from service.floor import row_dim
 from service.store import Registered
 
 if TYPE_CHECKING:
@@ -31,7 +32,8 @@ def replay_state(engine: Engine) -> None:
     made = _timestamp(bundle.manifest.created_at)
     for chunk in _chunks(store.iter_registered(store.registered_ids(), bundle.digest)):
         mine = [r for r in chunk if not (r.registered_at <= made and r.item_id in bundle.item_ids)]
-        embs = np.zeros((len(mine), bundle.manifest.dim), dtype=np.float32)  # [n, dim]
+        width = row_dim(engine.catalogue, bundle.manifest.dim)  # dim, + dc under a content floor
+        embs = np.zeros((len(mine), width), dtype=np.float32)  # [n, width]
         for i, r in enumerate(mine):
             if r.embedding is not None:
                 embs[i] = r.embedding
@@ -40,30 +42,11 @@ def replay_state(engine: Engine) -> None:
             records = [r.record for r in mine if r.record is not None]
             embs[todo] = engine.featurizer.embed(records)
             store.cache_embeddings(bundle.digest, records, embs[todo])
-        keep = _changed(engine, [r.item_id for r in mine], embs)
-        if len(keep):
-            engine.add_cold([mine[i].item_id for i in keep], embs[keep])
+        if mine:
+            engine.add_cold([r.item_id for r in mine], embs)
     for user, items in store.load_seen().items():
         for item_id in items:
             engine.note_seen(user, item_id)
-
-
-def _changed(engine: Engine, ids: list[str], embs: np.ndarray) -> np.ndarray:
-    """Rows of `ids` whose projection `embs` [n, dim] the index does not already hold as cold.
-
-    At start the index holds none of them. A replay of a serving engine (Redis back, a trimmed
-    stream) finds most already there: re-adding them would retire and append every row, one
-    compaction of the whole kind per chunk (minutes at a million items), for nothing.
-    """
-    rows = []
-    for j, item_id in enumerate(ids):
-        idx = engine.item_ids.get(item_id)
-        if idx is not None and engine.catalogue.kind_of(idx) == "cold":
-            held = engine.catalogue.vectors([idx])  # [1, dim]
-            if len(held) and np.array_equal(held[0], embs[j]):
-                continue
-        rows.append(j)
-    return np.asarray(rows, dtype=np.int64)
 
 
 def _timestamp(iso: str) -> float:

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from models.idmap import IdMap
+from service.floor import model_part
 from service.index import Catalogue
 
 
@@ -86,8 +87,9 @@ class Warmup:
         self._lock = threading.Lock()
 
     def upsert(self, items: np.ndarray, projections: np.ndarray) -> None:
-        """Index cold `items` [m] with `projections` [m, dim], warmed where they have takers."""
-        vectors = np.array(projections, dtype=np.float32, copy=True)  # [m, dim]
+        """Index cold `items` [m] with `projections` [m, dim], warmed where they have takers
+        (rows of a bundle with a content floor carry the content after: `model_part`)."""
+        vectors = np.array(model_part(self.catalogue, items, projections), np.float32)  # [m, dim]
         with self._lock:
             for j, item in enumerate(items.tolist()):
                 state = self._items.get(int(item))

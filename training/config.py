@@ -56,6 +56,10 @@ class TrainConfig:
     projector_lr: float = 1e-3
     projector_batch_size: int = 1024
     projector_align_weight: float = 0.5  # BPR through the projector + w * (1 - cos) alignment
+    # The content floor after the projector fit: score + w * cos(user's content profile, item's
+    # content) on "all" items, "cold" ones only, or "off"; w chosen on validation and kept only
+    # where it helps (issue 13; training/evaluation/content_floor.py)
+    content_floor: str = "all"
     # Cold validation Recall@20 is noisy early and often peaks, dips, then climbs for tens of
     # epochs (TikTok MICRO: best epoch 4 under patience 10, 96 under 30; see
     # docs/results/models/commands.sh).

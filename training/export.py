@@ -15,6 +15,7 @@ import scipy.sparse as sp
 from bundle.writer import write_bundle
 from training.config import RunConfig, to_dict
 from training.data.dataset import Dataset
+from training.evaluation.content_floor import bundle_content
 from training.fitting.deploy import DeployFit
 from training.fitting.trainer import TrainResult
 
@@ -84,6 +85,8 @@ def export_bundle(
         metrics=result.metrics["test"] if metrics is None else metrics,
         code_version=code_version(),
         projected=position[projected],
+        cold_start=result.metrics.get("cold_start"),  # constants chosen on validation
+        content=bundle_content(dataset, rows, result.metrics.get("cold_start")),
     )
 
 

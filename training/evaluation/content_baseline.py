@@ -31,36 +31,31 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
+from models import content_floor as floor
 from training.data.dataset import Dataset
 from training.evaluation.ranking import KS, TrackMetrics, evaluate_tracks
 from training.protocol.splits import Part, Split
 
-TEXT = "text"
-
 
 def content_source(dataset: Dataset) -> list[str]:
     """The modalities the baseline reads: ["text"] when present, else all, in name order."""
-    if TEXT in dataset.modalities:
-        return [TEXT]
     if not dataset.modalities:
         raise ValueError(f"{dataset.name} has no item features: no content baseline")
-    return sorted(dataset.modalities)
+    return floor.content_source(dataset.modalities)
 
 
 def item_vectors(dataset: Dataset) -> np.ndarray:
     """float32 [n_items, d]: each item's L2-normalised content vector (`content_source`);
-    an item whose features are all zero keeps a zero vector (it scores 0 for everyone)."""
-    parts = [_normalise(dataset.modalities[m]) for m in content_source(dataset)]
-    return _normalise(np.concatenate(parts, axis=1) if len(parts) > 1 else parts[0])
+    an item whose features are all zero keeps a zero vector (it scores 0 for everyone). The
+    definition is `models.content_floor.content_vectors`, which the service shares."""
+    source = content_source(dataset)
+    return floor.content_vectors(dataset.modalities, source, dataset.modal_dims)
 
 
 def user_vectors(train: sp.csr_matrix, items: np.ndarray) -> np.ndarray:
     """float32 [n_users, d]: the L2-normalised mean of each user's training items' vectors
     (`train` binary [n_users, n_items]); a user with no training item gets zeros."""
-    counts = np.asarray(train.sum(axis=1)).ravel()  # [n_users]
-    inv = np.divide(1.0, counts, out=np.zeros_like(counts, dtype=np.float64), where=counts > 0)
-    mean = sp.diags(inv.astype(np.float32)) @ train.astype(np.float32) @ items  # [n_users, d]
-    return _normalise(np.asarray(mean, dtype=np.float32))
+    return floor.profiles(train, items)
 
 
 def content_tracks(
@@ -89,13 +84,6 @@ def content_baseline(dataset: Dataset, split: Split) -> dict[str, Any]:
         "test": content_tracks(dataset, split, "test", items=items),
         "valid": content_tracks(dataset, split, "valid", items=items),
     }
-
-
-def _normalise(x: np.ndarray) -> np.ndarray:
-    """Rows scaled to unit L2 norm (zero rows stay zero), as float32."""
-    x = np.asarray(x, dtype=np.float32)
-    norms = np.linalg.norm(x, axis=1, keepdims=True)
-    return np.divide(x, norms, out=np.zeros_like(x), where=norms > 0)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -19,6 +19,7 @@ from models.registry import model_class
 from training.config import RunConfig
 from training.data.dataset import Dataset
 from training.evaluation.content_baseline import content_baseline
+from training.evaluation.content_floor import select_floor
 from training.evaluation.diagnostics import cold_start_diagnostics
 from training.evaluation.ranking import evaluate_tracks, random_tracks, rank_metrics
 from training.fitting import cold_training, distributed
@@ -139,6 +140,10 @@ def train(
     diagnostics = cold_start_diagnostics(model, dataset, split, view, user_emb, item_emb)
     if diagnostics:
         metrics["diagnostics"] = diagnostics
+    if tc.content_floor != "off" and dataset.modalities:  # issue 13: never below content
+        floor = select_floor(user_emb, item_emb, dataset, split, tc.content_floor)
+        metrics["content_floor"] = floor.section
+        metrics.setdefault("cold_start", {}).update(floor.cold_start)
     return TrainResult(model, split, view, user_emb, item_emb, metrics, history)
 
 
