@@ -42,11 +42,31 @@ def replay_state(engine: Engine) -> None:
             records = [r.record for r in mine if r.record is not None]
             embs[todo] = engine.featurizer.embed(records)
             store.cache_embeddings(bundle.digest, records, embs[todo])
-        if mine:
-            engine.add_cold([r.item_id for r in mine], embs)
+        keep = _changed(engine, [r.item_id for r in mine], embs)
+        if len(keep):
+            engine.add_cold([mine[i].item_id for i in keep], embs[keep])
     for user, items in store.load_seen().items():
         for item_id in items:
             engine.note_seen(user, item_id)
+
+
+def _changed(engine: Engine, ids: list[str], embs: np.ndarray) -> np.ndarray:
+    """Rows of `ids` whose projection `embs` [n, dim] (then its content under a content floor)
+    the index does not already hold as cold.
+
+    At start the index holds none of them. A replay of a serving engine (Redis back, a trimmed
+    stream) finds most already there: re-adding them would retire and append every row, one
+    compaction of the whole kind per chunk (minutes at a million items), for nothing.
+    """
+    rows = []
+    for j, item_id in enumerate(ids):
+        idx = engine.item_ids.get(item_id)
+        if idx is not None and engine.catalogue.kind_of(idx) == "cold":
+            held = engine.catalogue.vectors([idx])  # [1, dim]: the model part of its row
+            if len(held) and np.array_equal(held[0], embs[j, : held.shape[1]]):
+                continue
+        rows.append(j)
+    return np.asarray(rows, dtype=np.int64)
 
 
 def _timestamp(iso: str) -> float:
