@@ -24,6 +24,10 @@ PROJECTED_FILE = "projected.npy"
 # floor (models/content_floor.py) that the manifest's cold_start turns on; a reader that does
 # not know it serves without the floor.
 CONTENT_FILE = "content.npy"
+# Optional (any version): float32 [n_items, dim], every item's projection from its own features:
+# the keys that simulated edges of source "content" match a new item against
+# (models/simulated_edges.py); written when the manifest's cold_start asks for that source.
+ITEM_PROJECTIONS_FILE = "item_projections.npy"
 REQUIRED_FILES = (USERS_FILE, ITEMS_FILE, USER_IDS_FILE, ITEM_IDS_FILE, SEEN_FILE)
 # Files an older version carried that the reader neither needs nor checks: version 1 wrote a
 # FAISS index of items.npy, which the service never read (it builds its own from items.npy).

@@ -15,6 +15,7 @@ from safetensors.torch import load_file
 from bundle.format import (
     CONTENT_FILE,
     IGNORED_FILES,
+    ITEM_PROJECTIONS_FILE,
     PROJECTED_FILE,
     PROJECTED_VERSION,
     PROJECTOR_FILE,
@@ -70,6 +71,9 @@ class Bundle:
     # [n_items, dc] float32 content vectors for the content floor (models/content_floor.py);
     # None in bundles without content.npy, which serve without the floor
     content: np.ndarray | None = None
+    # [n_items, dim] float32 every item's projection from its own features, the keys of the
+    # simulated edges of source content (models/simulated_edges.py); None without the file
+    item_projections: np.ndarray | None = None
 
     def is_projected(self, row: int) -> bool:
         """Whether item row `row` was projected from features rather than trained."""
@@ -120,6 +124,7 @@ def load_bundle(path: Path) -> Bundle:
         projector=projector,
         projected=projected,
         content=content,
+        item_projections=_load_optional(root, manifest, ITEM_PROJECTIONS_FILE, manifest.dim),
     )
 
 
@@ -196,6 +201,13 @@ def _load_matrix(path: Path, shape: tuple[int, int]) -> np.ndarray:
     if not np.isfinite(arr).all():
         raise BundleError(f"{path.name}: holds non-finite values")
     return arr
+
+
+def _load_optional(root: Path, manifest: Manifest, name: str, dim: int) -> np.ndarray | None:
+    """An optional [n_items, dim] float32 file of the bundle; None when the manifest lists none."""
+    if name not in manifest.files:
+        return None
+    return _load_matrix(root / name, (manifest.n_items, dim))
 
 
 def _load_ids(path: Path, n: int) -> IdMap:

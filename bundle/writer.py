@@ -19,6 +19,7 @@ from bundle.format import (
     CONTENT_FILE,
     FORMAT_VERSION,
     ITEM_IDS_FILE,
+    ITEM_PROJECTIONS_FILE,
     ITEMS_FILE,
     MANIFEST_FILE,
     PROJECTED_FILE,
@@ -32,6 +33,7 @@ from bundle.format import (
 from models.config import ProjectorConfig
 from models.content_floor import FloorConfig
 from models.projection import ModalProjector
+from models.simulated_edges import EdgesConfig
 
 # A projector given as its weights: (state dict, the config it was built with).
 ProjectorState: TypeAlias = tuple[Mapping[str, torch.Tensor], ProjectorConfig]
@@ -57,6 +59,7 @@ def write_bundle(
     projected: Sequence[int] | np.ndarray | None = None,
     cold_start: Mapping[str, Any] | None = None,
     content: np.ndarray | None = None,
+    item_projections: np.ndarray | None = None,
 ) -> Path:
     """Write the bundle of `users` [n_users, d] and `items` [n_items, d] (float32, row = internal
     index of `user_ids` / `item_ids`), each user's training items `seen`, and the projector of
@@ -66,7 +69,9 @@ def write_bundle(
     the reader would refuse. `cold_start`: the constants the service's cold-start steps use,
     chosen on validation at training time (manifest `cold_start`; docs/BUNDLE.md). `content`:
     float32 [n_items, dc], the items' content vectors the content floor scores (content.npy;
-    required when `cold_start` turns the floor on)."""
+    required when `cold_start` turns the floor on). `item_projections`: float32 [n_items, dim],
+    each item's projection from its own features (item_projections.npy; required when
+    `cold_start` asks for simulated edges of source content)."""
     users = _matrix("users", users)
     items = _matrix("items", items)
     if users.shape[1] != items.shape[1]:
@@ -80,6 +85,7 @@ def write_bundle(
     if len(rows) and state is None:
         raise ValueError("projected items need the projector that embedded them")
     content = _content(content, len(items), cold_start or {})
+    keys = _item_projections(item_projections, items.shape, cold_start or {})
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -98,6 +104,9 @@ def write_bundle(
     if content is not None:
         np.save(out_dir / CONTENT_FILE, content)
         written.append(CONTENT_FILE)
+    if keys is not None:
+        np.save(out_dir / ITEM_PROJECTIONS_FILE, keys)
+        written.append(ITEM_PROJECTIONS_FILE)
     cfg = cfg or ProjectorConfig()
     manifest = {
         "format_version": PROJECTED_VERSION if len(rows) else FORMAT_VERSION,
@@ -140,6 +149,22 @@ def _content(
     arr = _matrix("content", content)
     if len(arr) != n_items:
         raise ValueError(f"content has {len(arr)} rows for {n_items} items")
+    return arr
+
+
+def _item_projections(
+    projections: np.ndarray | None, shape: tuple[int, ...], cold_start: Mapping[str, Any]
+) -> np.ndarray | None:
+    """Every item's projection, checked against the items' shape; present when the simulated
+    edges' source is content (models/simulated_edges.py)."""
+    edges = EdgesConfig.from_manifest(cold_start)
+    if projections is None:
+        if edges is not None and edges.source == "content":
+            raise ValueError("cold_start asks for edges of source content: needs item_projections")
+        return None
+    arr = _matrix("item_projections", projections)
+    if arr.shape != shape:
+        raise ValueError(f"item_projections has shape {list(arr.shape)}, items {list(shape)}")
     return arr
 
 

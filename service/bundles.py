@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from bundle.reader import Bundle, load_bundle, resolve_bundle_dir
+from service.cold_edges import edges_for
 from service.engine import Engine, build_catalogue
 from service.errors import BundleError, BundleRefused
 from service.features import Featurizer
@@ -152,6 +153,7 @@ def engine_factory(
             bundle.manifest.modalities,
             encoder,
             encoder.dim,
+            edges_for(bundle),
             floor=floor_config(bundle),  # rows carry the content floor's part (service/floor.py)
         )
         catalogue = build_catalogue(bundle, settings)

@@ -10,6 +10,7 @@ import numpy as np
 
 from models.content_floor import FloorConfig
 from models.projection import ModalProjector, project_features
+from models.simulated_edges import SimulatedEdges
 from service.errors import InvalidFeatures, ModelNotReady
 from service.floor import record_content
 from service.store import ItemRecord
@@ -60,7 +61,8 @@ def check_features(
 
 
 class Featurizer:
-    """Embeds item records with the bundle's projector; raw text goes through MiniLM first."""
+    """Embeds item records with the bundle's projector (then its simulated-edges step, when it
+    has one); raw text goes through MiniLM first."""
 
     def __init__(
         self,
@@ -68,9 +70,11 @@ class Featurizer:
         modal_dims: dict[str, int],
         encoder_factory: Callable[[], Encoder],
         encoder_dim: int | None = None,
+        edges: SimulatedEdges | None = None,
         floor: FloorConfig | None = None,
     ) -> None:
         self._projector = projector
+        self._edges = edges  # simulated edges after the projection (service/cold_edges.py)
         self._floor = floor  # the content floor: content after the projection (service/floor.py)
         self.modal_dims = modal_dims
         self._encoder_factory = encoder_factory
@@ -117,6 +121,8 @@ class Featurizer:
         for names, rows in groups.items():
             batch = {n: np.stack([features[r][n] for r in rows]) for n in names}
             out[rows] = project_features(self._projector, batch)
+        # The bundle's simulated-edges step, if it has one: what the evaluation measured.
+        out = out if self._edges is None else self._edges.apply(out)
         if self._floor is None:
             return out
         return np.hstack([out, record_content(features, self._floor, self.modal_dims)])

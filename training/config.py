@@ -64,6 +64,10 @@ class TrainConfig:
     # epochs (TikTok MICRO: best epoch 4 under patience 10, 96 under 30; see
     # docs/results/models/commands.sh).
     projector_patience: int = 30
+    # After the projector fit: give every projected item simulated edges to its top-K trained
+    # neighbours and one propagation step, K and alpha chosen on the validation cold tracks and
+    # kept only if they beat the step's absence (issue 13; training/evaluation/simulated_edges.py)
+    simulated_edges: bool = False
     threads: int = 0  # torch threads; 0 = torch's default
     cold_training: ColdTrainingConfig = field(default_factory=ColdTrainingConfig)
 

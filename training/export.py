@@ -16,6 +16,7 @@ from bundle.writer import write_bundle
 from training.config import RunConfig, to_dict
 from training.data.dataset import Dataset
 from training.evaluation.content_floor import bundle_content
+from training.evaluation.simulated_edges import bundle_projections
 from training.fitting.deploy import DeployFit
 from training.fitting.trainer import TrainResult
 
@@ -87,6 +88,9 @@ def export_bundle(
         projected=position[projected],
         cold_start=result.metrics.get("cold_start"),  # constants chosen on validation
         content=bundle_content(dataset, rows, result.metrics.get("cold_start")),
+        item_projections=bundle_projections(
+            result.model.projector, dataset, rows, result.metrics.get("cold_start")
+        ),
     )
 
 

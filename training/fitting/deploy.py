@@ -14,6 +14,9 @@
 3. Items that no interaction names are catalogue-only in both runs (`Split.catalogue_items`):
    they never enter a model, the projector embeds them from their features, and the bundle
    lists them as projected (served as cold items), as every run's bundle does.
+4. The cold-start constants chosen on the evaluation run's validation (metrics.json
+   `cold_start`, e.g. simulated edges) go into the refit's bundle and its projected items go
+   through the same steps as the service's new items.
 """
 
 from __future__ import annotations
@@ -26,8 +29,10 @@ from typing import Any
 import numpy as np
 import torch
 
+from models.simulated_edges import EdgesConfig
 from training.config import RunConfig
 from training.data.dataset import Dataset
+from training.evaluation.simulated_edges import apply_edges
 from training.fitting.distributed import Ranks
 from training.fitting.projector import embed_all_items
 from training.fitting.trainer import TrainResult, make_split, train
@@ -95,6 +100,13 @@ def deploy_fit(
             scale.mul_(multiplier)
         warm_t = torch.from_numpy(refit.item_emb[refit.view.warm_items])
         refit.item_emb = embed_all_items(refit.model, dataset, refit.view, warm_t)
+        # the cold-start constants chosen on the evaluation's validation, applied to the refit's
+        # projected (catalogue-only) items as the service applies them to new ones
+        refit.metrics["cold_start"] = dict(evaluation.metrics.get("cold_start", {}))
+        edges = EdgesConfig.from_manifest(refit.metrics["cold_start"])
+        refit.item_emb = apply_edges(
+            edges, refit.user_emb, refit.item_emb, dataset, refit.split, projector
+        )
         refit.metrics["projector"].update(
             scale_multiplier=round(multiplier, 5), output_scale=round(float(scale), 5)
         )
@@ -137,6 +149,7 @@ def _section(
         },
         "n_items": n_items,
         "n_projected": n_projected,
+        "cold_start": dict(refit.metrics.get("cold_start", {})),
         # items with no interaction and no projector (no modalities): not servable
         "n_left_out": len(refit.split.catalogue_items) - n_projected,
     }

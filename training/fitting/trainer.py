@@ -22,6 +22,7 @@ from training.evaluation.content_baseline import content_baseline
 from training.evaluation.content_floor import select_floor
 from training.evaluation.diagnostics import cold_start_diagnostics
 from training.evaluation.ranking import evaluate_tracks, random_tracks, rank_metrics
+from training.evaluation.simulated_edges import select_edges
 from training.fitting import cold_training, distributed
 from training.fitting.distributed import Ranks
 from training.fitting.projector import embed_all_items, fit_projector
@@ -99,6 +100,10 @@ def train(
     projector = fit_projector(model, dataset, split, view, user_t, warm_t, tc, progress)
     item_emb = embed_all_items(model, dataset, view, warm_t)
     user_emb = user_t.numpy()
+    edges = None  # issue 13: projected items get simulated edges where validation says so
+    if evaluate and tc.simulated_edges and model.projector is not None:
+        edges = select_edges(user_emb, item_emb, dataset, split, model.projector)
+        item_emb = edges.item_emb
     if not evaluate:
         metrics: dict[str, Any] = {
             "model": model_name,
@@ -134,6 +139,9 @@ def train(
     }
     if ranks is not None:
         metrics["distributed"] = ranks.summary(tc.batch_size)
+    if edges is not None:
+        metrics["simulated_edges"] = edges.section
+        metrics.setdefault("cold_start", {}).update(edges.cold_start)
     if len(split.catalogue_items):  # items no interaction names: projected, never evaluated
         metrics["catalogue_only_items"] = len(split.catalogue_items)
     # DiffMM's own cold path ("before") beside the projector's ("after"), issue 3 item 4
