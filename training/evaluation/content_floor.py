@@ -222,7 +222,9 @@ def ablation(run_dir: Path, dataset: Dataset, variants: Sequence[str]) -> dict[s
     out["content_baseline_test"] = _r20(content)
     for name in variants:
         sel = select_floor(users, items, dataset, split, name, run)
-        entry: dict[str, Any] = {k: sel.section[k] for k in ("lambda", "weight", "scale", "grid")}
+        entry: dict[str, Any] = {
+            k: sel.section[k] for k in ("lambda", "weight", "scale", "without_valid", "grid")
+        }
         if sel.chosen is not None:
             entry |= {p: _r20(sel.section[p]) for p in ("valid", "test")}
             u, v = run.rows(sel.chosen)
