@@ -39,7 +39,7 @@ def _lazy(command: str, module: str, function: str) -> Handler:
 def _serve(args: argparse.Namespace) -> int:
     from service.serve import serve
 
-    serve(Path(args.bundle), args.host, args.port)
+    serve(Path(args.bundle), args.host, args.port, args.workers)  # ServeError: main's one line
     return 0
 
 
@@ -156,6 +156,14 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--bundle", required=True, help="run directory or its bundle/ directory")
     serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     serve.add_argument("--port", type=int, default=8000, help="port (default 8000)")
+    serve.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="server processes on the port, each a replica following the shared Redis "
+        "(needs COLDREC_REDIS_URL; default 1). On one connection a client reads its own "
+        "writes; across connections, within the followers' lag (docs/SERVICE.md)",
+    )
     serve.set_defaults(func=_serve)
 
     rep = sub.add_parser(

@@ -1,12 +1,28 @@
-"""Prometheus metrics (`coldrec_` prefix), on a registry of the app's own (no global state)."""
+"""Prometheus metrics (`coldrec_` prefix), on a registry of the app's own (no global state).
+
+Under `coldrec serve --workers N` several processes answer on one port, so a scrape reaches any
+one of them: there (PROMETHEUS_MULTIPROC_DIR set by service/serve.py) every process writes its
+values to that folder and `render` sums the counters and histograms of all of them
+(prometheus_client's multiprocess mode); gauges report the largest value among live workers.
+"""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+    multiprocess,
+)
 
 from service.variants import CONTROL
+
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"  # prometheus_client reads it when it is imported
 
 LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0)
 
@@ -15,6 +31,8 @@ class Metrics:
     """Every metric the service exports. One instance per app, built in the lifespan."""
 
     def __init__(self) -> None:
+        self.multiprocess = bool(os.environ.get(MULTIPROC_ENV))
+        self._sizes: Callable[[], dict[str, int]] | None = None
         self.registry = CollectorRegistry(auto_describe=True)
         r = self.registry
         self.recommended = Counter(
@@ -49,7 +67,13 @@ class Metrics:
             buckets=LATENCY_BUCKETS,
             registry=r,
         )
-        self.index_items = Gauge("coldrec_index_items", "Items in the index", ["kind"], registry=r)
+        self.index_items = Gauge(
+            "coldrec_index_items",
+            "Items in the index",
+            ["kind"],
+            registry=r,
+            multiprocess_mode="livemax",  # every worker holds the same index
+        )
         self.problems = Counter(
             "coldrec_problems", "Problem responses by problem type", ["type"], registry=r
         )
@@ -67,6 +91,7 @@ class Metrics:
             "1 for each bundle this replica serves, by A/B arm",
             ["variant", "digest", "model"],
             registry=r,
+            multiprocess_mode="livemax",
         )
         self.bundle_loads = Counter(
             "coldrec_bundle_loads",
@@ -93,11 +118,21 @@ class Metrics:
 
     def track_index(self, sizes: Callable[[], dict[str, int]]) -> None:
         """Read the index size at scrape time."""
-        for kind in ("warm", "cold"):
-            self.index_items.labels(kind).set_function(_reader(sizes, kind))
+        self._sizes = sizes
+        if not self.multiprocess:  # a function is not a value other processes can read
+            for kind in ("warm", "cold"):
+                self.index_items.labels(kind).set_function(_reader(sizes, kind))
 
     def render(self) -> bytes:
-        return generate_latest(self.registry)
+        """The exposition: this process's registry, or every worker's values (multiprocess)."""
+        if not self.multiprocess:
+            return generate_latest(self.registry)
+        if self._sizes is not None:  # the scraped worker's index size, as of now
+            for kind, n in self._sizes().items():
+                self.index_items.labels(kind).set(n)
+        merged = CollectorRegistry()
+        multiprocess.MultiProcessCollector(merged)  # type: ignore[no-untyped-call]
+        return generate_latest(merged)
 
 
 def _reader(sizes: Callable[[], dict[str, int]], kind: str) -> Callable[[], float]:

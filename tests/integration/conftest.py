@@ -36,8 +36,10 @@ def tiny_bundle(tmp_path_factory: pytest.TempPathFactory) -> TinyBundle:
 class ServiceProcess:
     """`coldrec serve` (the one way to start the server) in a subprocess, with a client."""
 
-    def __init__(self, bundle: Path, env: dict[str, str], log: Path) -> None:
-        self.bundle, self.env, self.log = bundle, env, log
+    def __init__(
+        self, bundle: Path, env: dict[str, str], log: Path, args: tuple[str, ...] = ()
+    ) -> None:
+        self.bundle, self.env, self.log, self.args = bundle, env, log, args
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.proc: subprocess.Popen[bytes] | None = None
@@ -45,6 +47,7 @@ class ServiceProcess:
 
     def start(self, timeout: float = 60) -> ServiceProcess:
         cmd = [*coldrec_command(), "serve", "--bundle", str(self.bundle), "--port", str(self.port)]
+        cmd += self.args
         env = {**os.environ, "OMP_NUM_THREADS": "1", **self.env}
         with self.log.open("ab") as out:
             self.proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=out, stderr=out)
@@ -78,8 +81,12 @@ def services(tmp_path: Path) -> Iterator[list[ServiceProcess]]:
 
 
 def start_service(
-    started: list[ServiceProcess], bundle: Path, env: dict[str, str], log: Path
+    started: list[ServiceProcess],
+    bundle: Path,
+    env: dict[str, str],
+    log: Path,
+    args: tuple[str, ...] = (),
 ) -> ServiceProcess:
-    svc = ServiceProcess(bundle, env, log)
+    svc = ServiceProcess(bundle, env, log, args)
     started.append(svc)
     return svc.start()
