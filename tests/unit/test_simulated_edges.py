@@ -18,6 +18,7 @@ from tiny_config import tiny_config
 import models.simulated_edges as edges_module
 import training.fitting.trainer as trainer_module
 from bundle.reader import load_bundle
+from bundle.writer import write_bundle as write_bundle_files
 from models.projection import project_features
 from models.simulated_edges import EdgesConfig, Reference, SimulatedEdges, propagate, top_neighbours
 from service.cold_edges import edges_for
@@ -162,6 +163,11 @@ def test_a_run_chooses_on_validation_and_exports_the_choice(
     assert main([str(out)]) == 0
     posthoc = json.loads(capsys.readouterr().out)
     assert posthoc["projection_matches_run"] is True and posthoc["warm_rows_unchanged"] is True
+    warm = posthoc["warm_recall@20"]
+    assert warm["with"] == warm["without"]
+    assert warm["with"]["test"] == pytest.approx(
+        result.metrics["test"]["warm"]["recall@20"], abs=1e-6
+    )
     assert posthoc["chosen"] == section["chosen"]
     assert posthoc["with"] == section["with"] and posthoc["without"] == section["without"]
 
@@ -268,3 +274,29 @@ def test_deploy_steps_the_catalogue_items_as_the_service_would(
     )
     assert np.allclose(bundle.items[bundle.projected], step.apply(projections), atol=1e-5)
     assert not np.allclose(bundle.items[bundle.projected], projections, atol=1e-3)
+
+
+def test_the_writer_refuses_source_content_without_the_projections(tmp_path: Path) -> None:
+    tiny = write_bundle(tmp_path / "tiny")
+    bundle = load_bundle(tiny.path)
+    kwargs: dict[str, Any] = {
+        "users": bundle.users,
+        "items": bundle.items,
+        "user_ids": bundle.user_ids.ids,
+        "item_ids": bundle.item_ids.ids,
+        "seen": (bundle.seen_indptr, bundle.seen_indices),
+        "projector": bundle.projector,
+        "model": "lightgcn",
+        "dataset": "checkerboard",
+        "modal_dims": bundle.manifest.modalities,
+        "cold_start": EdgesConfig(3, 0.5, "content").manifest(),
+    }
+    with pytest.raises(ValueError, match="item_projections"):
+        write_bundle_files(tmp_path / "refused", **kwargs)
+    with pytest.raises(ValueError, match="shape"):
+        write_bundle_files(tmp_path / "refused", **kwargs, item_projections=bundle.items[:3])
+    write_bundle_files(tmp_path / "ok", **kwargs, item_projections=bundle.items)
+    again = load_bundle(tmp_path / "ok")
+    assert again.item_projections is not None
+    assert np.array_equal(again.item_projections, bundle.items)
+    assert edges_for(again) is not None

@@ -32,7 +32,7 @@ import numpy as np
 from models.projection import ModalProjector
 from models.simulated_edges import NORMS, SOURCES, EdgesConfig, Reference, SimulatedEdges, propagate
 from training.data.dataset import Dataset
-from training.evaluation.ranking import COLD_TRACKS, cold_tracks, trained_users
+from training.evaluation.ranking import COLD_TRACKS, cold_tracks, evaluate_tracks, trained_users
 from training.protocol.splits import Part, Split
 
 GRID_K = (5, 10, 20, 50)
@@ -217,6 +217,13 @@ def evaluate_run(run_dir: Path, dataset: Dataset) -> dict[str, Any]:
     selection = select_edges(users, items, dataset, split, projector)
     warm = split.warm_items(dataset.n_items)
     out["warm_rows_unchanged"] = bool(np.array_equal(selection.item_emb[warm], items[warm]))
+    out["warm_recall@20"] = {  # the warm track ranks trained items only: unchanged by the step
+        name: {
+            phase: round(evaluate_tracks(users, emb, dataset, split, phase)["warm"]["recall@20"], 6)
+            for phase in ("valid", "test")
+        }
+        for name, emb in (("without", items), ("with", selection.item_emb))
+    }
     return out | selection.section
 
 
