@@ -129,6 +129,12 @@ def build_parser() -> argparse.ArgumentParser:
     report = sub.add_parser("report", help="render a Markdown report with plots from runs")
     report.add_argument("runs", nargs="+", metavar="RUN_DIR")
     report.add_argument("--out", required=True, metavar="DIR")
+    report.add_argument(
+        "--field",
+        metavar="FILE",
+        help="another system's figures on our split to show beside the runs (JSON; "
+        "docs/results/field/coldrec_toolkit.json: the ColdRec toolkit on Beauty)",
+    )
     report.set_defaults(func=_lazy("report", "training.commands", "report"))
 
     ens = sub.add_parser(

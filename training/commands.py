@@ -104,7 +104,8 @@ def data_stats(args: argparse.Namespace) -> int:
 def report(args: argparse.Namespace) -> int:
     from training.report.writer import write_report
 
-    path = write_report([Path(r) for r in args.runs], Path(args.out))
+    field = Path(args.field) if args.field else None
+    path = write_report([Path(r) for r in args.runs], Path(args.out), field)
     sys.stdout.write(f"{path}\n")
     return 0
 

@@ -191,3 +191,40 @@ def test_dataset_labels_name_ablations() -> None:
     assert dataset_label("amazon_beauty") == "Amazon Beauty"
     assert dataset_label("tiktok") == "TikTok"
     assert dataset_label("tiktok[audio]") == "TikTok [audio]"
+
+
+def test_field_beside_our_runs(tmp_path: Path) -> None:
+    """`--field`: the committed toolkit file's Beauty rows beside our runs and the content
+    baseline; a dataset the file does not cover gets no section; a bad file is refused."""
+    repo = Path(__file__).resolve().parents[2]
+    field = repo / "docs" / "results" / "field" / "coldrec_toolkit.json"
+    runs = [
+        fake_run(tmp_path, "micro", 3.0, 90.0, dataset="amazon_beauty", content=1.0),
+        fake_run(tmp_path, "micro", 3.0, 90.0, dataset="clothing"),
+    ]
+    text = write_report(runs, tmp_path / "out", field=field).read_text()
+    section = text.split("## The field beside us: ColdRec toolkit")[1]
+    assert "Measured at its defaults on our split" in section
+    assert "| coldrec MICRO | 6.00% | 3.00% | 6.00% | 6.00% |" in section
+    assert "| content only (no training) | 2.00% | 1.00% | 2.00% | 2.00% |" in section
+    assert (
+        "| ColdRec toolkit: DeepMusic (content regression) | 10.53% | 4.53% | 0.95% | 5.50% |"
+        in section
+    )
+    assert "| ColdRec toolkit: Heater | 7.09% | 3.08% | 0.00% | 4.78% |" in section
+    assert "Clothing" not in section
+
+    clothing_only = write_report(runs[1:], tmp_path / "out2", field=field).read_text()
+    assert "The field beside us" not in clothing_only
+    bad = tmp_path / "bad.json"
+    bad.write_text(
+        json.dumps(
+            {
+                "name": "x",
+                "source": "y",
+                "datasets": {"b": [{"model": "m", "warm": {"recall@20": 3}}]},
+            }
+        )
+    )
+    with pytest.raises(ReportError, match="bad.json"):
+        write_report(runs, tmp_path / "out3", field=bad)

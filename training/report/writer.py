@@ -13,8 +13,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
+from training.report.field import Field, field_section, load_field
 from training.report.plots import plot_cold_vs_warm, plot_recall_per_track
-from training.report.run_result import ReportError, load_run
+from training.report.run_result import ReportError, RunResult, load_run
 from training.report.sections import (
     content_ratio_table,
     diagnostics_section,
@@ -31,8 +32,9 @@ CONTENT_DEFINITION = (
 )
 
 
-def write_report(run_dirs: Sequence[Path], out_dir: Path) -> Path:
-    """Render `out_dir/report.md` and its PNG plots from the runs; return the report's path."""
+def write_report(run_dirs: Sequence[Path], out_dir: Path, field: Path | None = None) -> Path:
+    """Render `out_dir/report.md` and its PNG plots from the runs; return the report's path.
+    `field`: another system's figures on our split to show beside the runs (report.field)."""
     runs = [load_run(Path(d)) for d in run_dirs]
     if not runs:
         raise ReportError("no run to report")
@@ -41,8 +43,9 @@ def write_report(run_dirs: Sequence[Path], out_dir: Path) -> Path:
         if (run.model, run.dataset) in seen:
             raise ReportError(f"two runs of {run.model} on {run.dataset}: keep one per pair")
         seen.add((run.model, run.dataset))
+    beside = load_field(field) if field is not None else None
     out_dir.mkdir(parents=True, exist_ok=True)
-    report = Report(runs)
+    report = Report(runs, beside)
     plots = report.plots(out_dir)
     path = out_dir / "report.md"
     path.write_text(report.render(plots))
@@ -51,6 +54,10 @@ def write_report(run_dirs: Sequence[Path], out_dir: Path) -> Path:
 
 class Report(RunGrid):
     """The whole page: the grid's tables in the seed's order, with the plots and sections."""
+
+    def __init__(self, runs: Sequence[RunResult], field: Field | None = None) -> None:
+        super().__init__(runs)
+        self.field = field
 
     def plots(self, out_dir: Path) -> dict[str, list[Path]]:
         """Write the PNGs; return their paths by kind ("recall", "cold_vs_warm")."""
@@ -98,6 +105,7 @@ class Report(RunGrid):
             *summary_table(self),
             "",
             *self._content_ratios(),
+            *(field_section(self.field, self) if self.field else []),
         ]
         return "\n".join(lines)
 
