@@ -63,7 +63,8 @@ report() {
             [ -f "runs/$ds/$model/metrics.json" ] && runs+=("runs/$ds/$model")
         done
     done
-    .venv/bin/coldrec report "${runs[@]}" --out docs/results/models
+    .venv/bin/coldrec report "${runs[@]}" --field docs/results/field/coldrec_toolkit.json \
+        --out docs/results/models
 }
 
 # Steps to run, in order (default: all): sci tiktok ablation beauty report
