@@ -165,9 +165,7 @@ def propagate(
     w = np.maximum(scores, 0.0).astype(np.float64)  # [n, k]
     total = w.sum(axis=1, keepdims=True)
     w = np.where(total > 0, w / np.where(total > 0, total, 1.0), 1.0 / w.shape[1])
-    mean = np.zeros(p.shape, dtype=np.float64)  # [n, d], one neighbour rank at a time
-    for j in range(w.shape[1]):
-        mean += w[:, j, None] * reference.rows[rows[:, j]]
+    mean = neighbour_mean(reference.rows, rows, w.astype(np.float32)).astype(np.float64)
     p_norm = np.linalg.norm(p, axis=1, keepdims=True).astype(np.float64)  # [n, 1]
     m_norm = np.maximum(np.linalg.norm(mean, axis=1, keepdims=True), EPS)
     if norm == "projection":
@@ -178,6 +176,21 @@ def propagate(
     else:
         raise ValueError(f"unknown norm {norm!r}; one of {NORMS}")
     return np.ascontiguousarray(e, dtype=np.float32)
+
+
+def neighbour_mean(
+    reference: np.ndarray, rows: np.ndarray, weights: np.ndarray, chunk: int = CHUNK
+) -> np.ndarray:
+    """float32 [n, d]: sum_j weights[:, j] * reference[rows[:, j]], gathered `chunk` rows at a
+    time ([chunk, k, d] floats at most: 1024 x 50 x 384 = 79 MB)."""
+    ref = torch.from_numpy(np.ascontiguousarray(reference, dtype=np.float32))  # [n_ref, d]
+    out = np.zeros((len(rows), ref.shape[1]), dtype=np.float32)
+    with torch.no_grad():
+        for start in range(0, len(rows), chunk):
+            idx = torch.from_numpy(np.ascontiguousarray(rows[start : start + chunk]))  # [b, k]
+            w = torch.from_numpy(np.ascontiguousarray(weights[start : start + chunk]))  # [b, k]
+            out[start : start + chunk] = torch.bmm(w[:, None, :], ref[idx])[:, 0].numpy()
+    return out
 
 
 class SimulatedEdges:
