@@ -403,6 +403,66 @@ def drop_namespace(client: redis.Redis, ns: str) -> None:
     progress(f"namespace {ns} deleted")
 
 
+def render(result: dict[str, Any], command: str) -> str:
+    """The Markdown table of a run's JSON: what docs/results/bench_million.md holds."""
+    reg, floor = result["register"], result["raw_floor"]
+    rows = result["restarts"]
+    lines = [
+        "# A million registered items (issue 15 item 2)",
+        "",
+        f"`{command}`",
+        "",
+        f"Machine: {result['machine']}; load average at the end {result['load_average_at_end']}"
+        f" (other jobs shared the cores); {result['wall_s'] / 60:.0f} min. Server and client on"
+        " the same box, one OpenMP thread each (`OMP_NUM_THREADS=1`).",
+        "",
+        f"Registration: {reg['items']:,} items by features (384 floats) through `POST /items`,"
+        f" {reg['batch']} a request, {reg['connections']} connections: **{reg['items_per_s']:,.0f}"
+        f" items/s**, request p50 {reg['request_p50_ms']:,.0f} ms, p99"
+        f" {reg['request_p99_ms']:,.0f} ms, {reg['errors']} errors, server RSS after"
+        f" {reg['rss_mib'] / 1024:.2f} GiB, Redis {reg['redis_used_memory_mib'] / 1024:.2f} GiB,"
+        f" {reg['follower_full_replays']} follower full replays. Start-up on the empty state"
+        f" {result['start_empty']['start_to_ready_s']} s.",
+        "",
+        f"Raw floor: `faiss.knn`, one query, one thread, over the served {floor['rows']:,} x 384"
+        f" matrix: {floor['faiss_1q_median_ms']} ms median ({floor['faiss_1q_min_ms']} best).",
+        "",
+        "| start | index | start to `/readyz` s | RSS GiB | p50 ms | p99 ms | recall@20 vs exact |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for name, row in rows.items():
+        cells = [
+            name,
+            f"{row['index_items']['warm']:,} warm + {row['index_items']['cold']:,} cold",
+            f"{row['start_to_ready_s']}",
+            f"{row['rss_mib'] / 1024:.2f}",
+            f"{row.get('p50_ms', '-')}",
+            f"{row.get('p99_ms', '-')}",
+            f"{row.get('recall_at_20', '-')}",
+        ]
+        lines.append("| " + " | ".join(cells) + " |")
+    lines += [
+        "",
+        "`exact`: a restart on the same bundle (the cached embeddings, nothing projected), flat"
+        " exact search; `ivf-nprobeN`: the same with `COLDREC_INDEX_TYPE=ivf`,"
+        " `COLDREC_IVF_NPROBE=N` (lists by the service's rule, 4 sqrt(n) of the bundle's n items,"
+        " at most n/39; trained at start on the bundle's items); `bundle-change`: the first start"
+        " on a second bundle of the same dataset (another projector), which re-projects every"
+        " registered item once and caches it; `bundle-change-restart`: a restart on it (its"
+        " cache). Latency: GET recommendations, k=20, one connection, for"
+        f" {rows['exact']['queries']} bundle users; recall@20 against the exact top-20 computed"
+        " in the benchmark process over the served matrix (their training items excluded).",
+    ]
+    if "deletes" in result:
+        d = result["deletes"]
+        lines += [
+            "",
+            f"DELETE /items/{{id}}, {d['deletes']} one after another (exact index): p50"
+            f" {d['p50_ms']} ms, p99 {d['p99_ms']} ms, max {d['max_ms']} ms, {d['errors']} errors.",
+        ]
+    return "\n".join(lines) + "\n"
+
+
 class _Help(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
     """The module docstring as written, and every option's default."""
 
@@ -432,10 +492,20 @@ def main() -> None:
     parser.add_argument("--start-deadline", type=float, default=3600, help="seconds to ready")
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/13", help="Redis to use")
     parser.add_argument("--out", type=Path, help="write the JSON result here")
+    parser.add_argument("--md", type=Path, help="write the Markdown table here")
+    parser.add_argument(
+        "--render", type=Path, help="only write --md from this JSON of a finished run"
+    )
     args = parser.parse_args()
+    command = "OMP_NUM_THREADS=1 ... " + " ".join(sys.argv)
+    if args.render:
+        result = json.loads(args.render.read_text())
+        args.md.write_text(render(result, result.get("command", command)))
+        return
     started = time.time()
     with tempfile.TemporaryDirectory() as tmp:
         result = {
+            "command": command,
             "args": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
             **run(args, Path(tmp)),
             "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores (shared), "
@@ -447,6 +517,8 @@ def main() -> None:
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(result, indent=2) + "\n")
+    if args.md:
+        args.md.write_text(render(result, command))
 
 
 if __name__ == "__main__":
