@@ -45,11 +45,14 @@ request = function()
   return wrk.format("GET", "/users/u" .. (counter %% %(users)d) .. "/recommendations?k=%(k)d")
 end
 """
-# name -> COLDREC_* settings of one server configuration
-CONFIGS: dict[str, dict[str, str]] = {
-    "fp32": {},
-    "bf16": {"COLDREC_INDEX_PRECISION": "bf16"},
-    "ivf": {"COLDREC_INDEX_TYPE": "ivf"},
+# name -> (COLDREC_* settings, `coldrec serve --workers`) of one server configuration; with two
+# workers on two cores each searches with one thread
+CONFIGS: dict[str, tuple[dict[str, str], int]] = {
+    "fp32": ({}, 1),
+    "bf16": ({"COLDREC_INDEX_PRECISION": "bf16"}, 1),
+    "ivf": ({"COLDREC_INDEX_TYPE": "ivf"}, 1),
+    "fp32-w2": ({"COLDREC_SEARCH_THREADS": "1"}, 2),
+    "bf16-w2": ({"COLDREC_INDEX_PRECISION": "bf16", "COLDREC_SEARCH_THREADS": "1"}, 2),
 }
 UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3}
 
@@ -80,10 +83,13 @@ def batch_floor_ms(items: np.ndarray, batch: int = 64, repeats: int = 15) -> flo
     return float(np.median(times[2:]) * 1e3)
 
 
-def start_server(bundle: Path, env: dict[str, str], log: Path) -> tuple[subprocess.Popen, str]:  # type: ignore[type-arg]
+def start_server(
+    bundle: Path, env: dict[str, str], workers: int, log: Path
+) -> tuple[subprocess.Popen, str]:  # type: ignore[type-arg]
     port = free_port()
+    cmd = [sys.executable, "-m", "coldrec", "serve", "--bundle", str(bundle), "--port", str(port)]
     proc = subprocess.Popen(
-        [sys.executable, "-m", "coldrec", "serve", "--bundle", str(bundle), "--port", str(port)],
+        [*cmd, "--workers", str(workers)],
         cwd=REPO,
         env={**os.environ, **env},
         stdout=log.open("wb"),
@@ -105,9 +111,20 @@ def start_server(bundle: Path, env: dict[str, str], log: Path) -> tuple[subproce
 
 
 def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of process `pid` (all its threads) so far, from /proc."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    """User + system CPU time so far of process `pid` and its children (uvicorn's workers), all
+    threads, from /proc."""
+    pids = [pid]
+    children = Path(f"/proc/{pid}/task/{pid}/children")
+    if children.exists():
+        pids += [int(p) for p in children.read_text().split()]
+    total = 0
+    for p in pids:
+        try:
+            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+        except FileNotFoundError:
+            continue
+        total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
 
 
 def run_wrk(url: str, script: Path, connections: int, seconds: float, pid: int) -> dict[str, float]:
@@ -147,14 +164,15 @@ def run_size(n_items: int, args: argparse.Namespace, work: Path) -> dict[str, ob
     script.write_text(LUA % {"users": N_USERS, "k": K})
     configs: dict[str, object] = {}
     for name in args.configs:
+        settings, workers = CONFIGS[name]
         env = {
-            **CONFIGS[name],
+            **settings,
             "COLDREC_REDIS_URL": args.redis_url,
             "COLDREC_NAMESPACE": f"wrk{n_items}-{name}-{os.getpid()}",
             "COLDREC_PRELOAD_TEXT_ENCODER": "false",  # not under test: nothing posts text
         }
         t0 = time.perf_counter()
-        proc, url = start_server(bundle, env, work / f"serve-{n_items}-{name}.log")
+        proc, url = start_server(bundle, env, workers, work / f"serve-{n_items}-{name}.log")
         ready_s = time.perf_counter() - t0
         try:
             run_wrk(url, script, 16, 2, proc.pid)  # warm-up: first batches, allocator, caches
@@ -162,7 +180,7 @@ def run_size(n_items: int, args: argparse.Namespace, work: Path) -> dict[str, ob
         finally:
             proc.terminate()
             proc.wait(60)
-        configs[name] = {"ready_s": ready_s, "rows": rows}
+        configs[name] = {"settings": settings, "workers": workers, "ready_s": ready_s, "rows": rows}
         for r in rows:
             print(
                 f"{n_items:>9,} {name:5s} c={int(r['connections']):>3} {r['rps']:8.1f} req/s "

@@ -60,7 +60,10 @@ class Settings(BaseSettings):
         default=4, ge=1, le=64, description="candidates re-ranked per result (fp16, sq8, bf16)"
     )
     compact_after: int = Field(
-        default=512, ge=1, description="retired index rows before a compaction"
+        default=512,
+        ge=1,
+        description="retired index rows before a compaction (and at least a sixteenth of the"
+        " live rows)",
     )
     search_threads: int = Field(default=0, ge=0, description="torch/faiss threads; 0 = leave as is")
     max_search_batch: int = Field(
