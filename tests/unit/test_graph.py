@@ -42,3 +42,16 @@ def test_spmm_matches_torch_sparse_in_value_and_gradient() -> None:
     (torch.sparse.mm(adj, torch.sparse.mm(adj, ref_in)) * weights).sum().backward()
     assert torch.allclose(spmm(adj, x), torch.sparse.mm(adj, x), atol=1e-6)
     assert torch.allclose(x.grad, ref_in.grad, atol=1e-6)
+
+
+def test_spmm_of_a_non_symmetric_matrix_back_propagates_through_its_transpose() -> None:
+    from models.graph import spmm
+
+    torch.manual_seed(0)
+    dense = (torch.rand(6, 6) < 0.4).float() * torch.rand(6, 6)  # DiffMM's dropped-out G_m
+    adj = dense.to_sparse()
+    x = torch.randn(6, 3, requires_grad=True)
+    weights = torch.randn(6, 3)
+    (spmm(adj, x) * weights).sum().backward()
+    assert torch.allclose(spmm(adj, x), dense @ x, atol=1e-6)
+    assert torch.allclose(x.grad, dense.T @ weights, atol=1e-6)

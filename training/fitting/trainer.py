@@ -23,7 +23,7 @@ from training.evaluation.content_floor import select_floor
 from training.evaluation.diagnostics import cold_start_diagnostics
 from training.evaluation.ranking import evaluate_tracks, random_tracks, rank_metrics
 from training.evaluation.simulated_edges import select_edges
-from training.fitting import cold_training, distributed
+from training.fitting import cold_training, distributed, memory
 from training.fitting.distributed import Ranks
 from training.fitting.projector import embed_all_items, fit_projector
 from training.fitting.warm_view import WarmView
@@ -79,6 +79,8 @@ def train(
     run_started = time.perf_counter()
     if tc.threads > 0:
         torch.set_num_threads(tc.threads)
+    if tc.retain_freed_memory:
+        memory.retain_freed_memory()
     torch.manual_seed(tc.seed)
     split = split or make_split(dataset, cfg)
     view = WarmView.build(dataset, split)
