@@ -149,7 +149,7 @@ def test_a_run_chooses_on_validation_and_exports_the_choice(
 ) -> None:
     dataset, result, out = run
     section = result.metrics["simulated_edges"]
-    assert len(section["grid"]) == 3 * 4 * 2 * 6  # sources x K x norms x alpha
+    assert len(section["grid"]) == 3 * 4 * 6  # sources x K x alpha, norm projection
     best = max(g["objective"] for g in section["grid"])
     chosen = EdgesConfig.from_manifest(result.metrics["cold_start"])
     assert (chosen is not None) == (best > 1.0)
@@ -170,6 +170,14 @@ def test_a_run_chooses_on_validation_and_exports_the_choice(
     )
     assert posthoc["chosen"] == section["chosen"]
     assert posthoc["with"] == section["with"] and posthoc["without"] == section["without"]
+    assert main([str(out), "--norms", "projection,warm"]) == 0
+    both = json.loads(capsys.readouterr().out)
+    assert len(both["grid"]) == 3 * 4 * 2 * 6 and {g["norm"] for g in both["grid"]} == {
+        "projection",
+        "warm",
+    }
+    with pytest.raises(SystemExit):
+        main([str(out), "--norms", "sideways"])
 
 
 def _forced(
