@@ -225,18 +225,42 @@ def table(results: list[dict[str, object]]) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--items", type=int, nargs="+", default=[10_000, 100_000])
-    parser.add_argument("--connections", type=int, nargs="+", default=[1, 16, 64, 128])
-    parser.add_argument("--configs", nargs="+", choices=sorted(CONFIGS), default=["fp32", "bf16"])
+    parser.add_argument(
+        "--items", type=int, nargs="+", default=[10_000, 100_000], help="catalogue sizes"
+    )
+    parser.add_argument(
+        "--connections",
+        type=int,
+        nargs="+",
+        default=[1, 16, 64, 128],
+        help="wrk connection counts, one run each",
+    )
+    parser.add_argument(
+        "--configs",
+        nargs="+",
+        choices=sorted(CONFIGS),
+        default=["fp32", "bf16"],
+        help="server configurations (CONFIGS: index precision or type, --workers)",
+    )
     parser.add_argument("--seconds", type=float, default=10.0, help="per wrk run (default 10)")
-    parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/13")
+    parser.add_argument(
+        "--redis-url", default="redis://127.0.0.1:6379/13", help="the servers' Redis"
+    )
     parser.add_argument("--out", type=Path, help="JSON of every run")
     parser.add_argument("--table", type=Path, help="markdown table of the best rows")
+    parser.add_argument(
+        "--merge",
+        action="store_true",
+        help="keep the sizes already in --out that this run does not measure (one size per run)",
+    )
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         parser.error("wrk is not on PATH (Debian: apt-get install wrk)")
     with tempfile.TemporaryDirectory() as tmp:
         results = [run_size(n, args, Path(tmp)) for n in args.items]
+    if args.merge and args.out and args.out.exists():
+        kept = [r for r in json.loads(args.out.read_text()) if r["items"] not in args.items]
+        results = sorted(kept + results, key=lambda r: int(r["items"]))
     text = table(results)
     print(text)
     if args.out:
