@@ -13,6 +13,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 import torch
+from torch_devices import DEVICES
 
 from models.base import Batch, ModelNotPrepared, RecModel, TrainGraphs, bpr_terms
 from models.config import (
@@ -27,16 +28,6 @@ from models.registry import MODELS
 
 N_USERS, N_ITEMS, GROUPS = 40, 30, 3
 MODAL_DIMS = {"image": 24, "text": 16}
-DEVICES = [
-    "cpu",
-    pytest.param(
-        "cuda",
-        marks=[
-            pytest.mark.gpu,
-            pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA"),
-        ],
-    ),
-]
 
 
 def tiny_config() -> ModelConfig:

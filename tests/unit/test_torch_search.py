@@ -10,22 +10,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from torch_devices import DEVICES
 
 import service.search as search
 from service.index import Catalogue, KindIndex, Query
 from service.topk import BLOCK, MIN_WIDTH, top_k
 from service.torch_search import TorchBackend
-
-DEVICES = [
-    "cpu",
-    pytest.param(
-        "cuda",
-        marks=[
-            pytest.mark.gpu,
-            pytest.mark.skipif(not torch.cuda.is_available(), reason="torch sees no CUDA"),
-        ],
-    ),
-]
 
 
 @pytest.mark.parametrize("n", [MIN_WIDTH, 100_003])
