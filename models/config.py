@@ -72,6 +72,15 @@ class DiffMMConfig:
     # False: InfoNCE denominators over the batch's distinct users / items; True: over all nodes
     # as in the paper (O(B (U + I) d) per batch).
     ssl_all_nodes: bool = False
+    # Anchors of each InfoNCE term: the batch's distinct users / items, or at most this many of
+    # them drawn at random (0 = all). Its cost grows with their square: 3,400 distinct users of
+    # a 4,096 batch on Beauty made the two terms ~40% of a step (MICRO caps its own at 1,024).
+    ssl_max_nodes: int = 0
+    # "bf16": the denoisers (training and regeneration, the MSI term too) and the contrastive
+    # logits multiply in bfloat16 (AMX / AVX512-BF16 on this Xeon: 5-7x fp32's matmul speed);
+    # weights, Adam and the graph propagation stay fp32. Needs a CPU with bf16 instructions (or
+    # a GPU): elsewhere bf16 is emulated and slower. "fp32" (default): everything in fp32.
+    precision: str = "fp32"
 
 
 @dataclass

@@ -93,7 +93,7 @@ class DiffusionSchedule:
             weight = torch.where(t == 0, torch.ones_like(mse), snr[t - 1] - snr[t])
         else:  # no noise: every step is plain reconstruction
             weight = torch.ones_like(mse)
-        msi = (x0_hat @ modal_feats - x0 @ item_emb).pow(2).mean(1)  # [B]
+        msi = (matmul(x0_hat, modal_feats, model.bf16) - x0 @ item_emb).pow(2).mean(1)  # [B]
         return (weight * mse).mean(), msi.mean()
 
     @torch.no_grad()
@@ -117,10 +117,17 @@ class DiffusionSchedule:
 
 
 class Denoiser(nn.Module):
-    """[dropout(x_t) | Linear(sinusoid(t))] -> Linear(I + e, hidden) -> tanh -> Linear(., I)."""
+    """[dropout(x_t) | Linear(sinusoid(t))] -> Linear(I + e, hidden) -> tanh -> Linear(., I).
 
-    def __init__(self, n_items: int, hidden: int, time_dim: int, dropout: float) -> None:
+    `bf16`: the two wide layers multiply in bfloat16 under autocast (weights and their Adam stay
+    fp32), the output returned as fp32; see `DiffMMConfig.precision`.
+    """
+
+    def __init__(
+        self, n_items: int, hidden: int, time_dim: int, dropout: float, bf16: bool = False
+    ) -> None:
         super().__init__()
+        self.bf16 = bf16
         self.time_dim = time_dim
         self.time_layer = nn.Linear(time_dim, time_dim)
         self.inp = nn.Linear(n_items + time_dim, hidden)
@@ -135,9 +142,25 @@ class Denoiser(nn.Module):
         emb = self.time_layer(timestep_embedding(t, self.time_dim))  # [B, e]
         if dropout:
             x = self.drop(x)
-        h = torch.tanh(self.inp(torch.cat([x, emb], dim=1)))  # [B, hidden]
-        out: Tensor = self.out(h)  # [B, I]
-        return out
+        if self.bf16:  # concatenated at half width: the layer would cast it anyway
+            x, emb = x.bfloat16(), emb.bfloat16()
+        with self.autocast(x.device.type):
+            h = torch.tanh(self.inp(torch.cat([x, emb], dim=1)))  # [B, hidden]
+            out: Tensor = self.out(h)  # [B, I]
+        return out.float()
+
+    def autocast(self, device_type: str) -> torch.autocast:
+        """The bfloat16 region of `bf16` (a no-op without it). Entered around several forward
+        passes (a regeneration's), the weights are cast once for all of them."""
+        return torch.autocast(device_type, dtype=torch.bfloat16, enabled=self.bf16)
+
+
+def matmul(a: Tensor, b: Tensor, bf16: bool) -> Tensor:
+    """a @ b; with `bf16`, both cast to bfloat16 (fp32 accumulation inside the kernel: AMX or
+    AVX512-BF16 on a recent Xeon, tensor cores on a GPU) and the product returned as fp32."""
+    if not bf16:
+        return a @ b
+    return (a.bfloat16() @ b.bfloat16()).float()
 
 
 def timestep_embedding(t: Tensor, dim: int) -> Tensor:
