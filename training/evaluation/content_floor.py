@@ -46,6 +46,7 @@ from training.evaluation.ranking import (
     summarise,
     trained_users,
 )
+from training.evaluation.saved_run import load_saved_run
 from training.protocol.splits import Part, Split
 
 GRID = (1 / 16, 1 / 8, 1 / 4, 1 / 2, 1.0, 2.0, 4.0, 8.0)  # lambda: w = lambda * scale
@@ -209,9 +210,7 @@ def _valid(
 
 def ablation(run_dir: Path, dataset: Dataset, variants: Sequence[str]) -> dict[str, Any]:
     """Every track with and without the floor of each `variants` item set, valid and test."""
-    split = Split.load(str(run_dir / "split.npz"))
-    with np.load(run_dir / "embeddings.npz", allow_pickle=False) as z:
-        users, items = z["users"].astype(np.float32), z["items"].astype(np.float32)
+    split, users, items = load_saved_run(run_dir)
     metrics = json.loads((run_dir / "metrics.json").read_text())
     run = FloorRun.of(users, items, dataset, split)
     without = {p: evaluate_tracks(users, items, dataset, split, phase=p) for p in ("valid", "test")}

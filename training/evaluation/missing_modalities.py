@@ -30,11 +30,10 @@ from typing import Any
 
 import numpy as np
 
-from bundle.reader import load_bundle
 from models.projection import ModalProjector, project_features
 from training.data.dataset import Dataset
 from training.evaluation.ranking import cold_tracks
-from training.protocol.splits import Split
+from training.evaluation.saved_run import load_saved_run, saved_projector
 
 MIN_NORM = 1e-6  # service.features.MIN_NORM (not imported: the service stays out of training)
 CHUNK = 8192
@@ -66,12 +65,8 @@ def evaluate(
     run_dir: Path, dataset: Dataset, keeps: Sequence[Sequence[str]], phase: str = "test"
 ) -> dict[str, Any]:
     """The cold tracks of `phase` with every modality and with each `keeps` subset."""
-    split = Split.load(str(run_dir / "split.npz"))
-    with np.load(run_dir / "embeddings.npz", allow_pickle=False) as z:
-        users, items = z["users"].astype(np.float32), z["items"].astype(np.float32)
-    projector = load_bundle(run_dir).projector
-    if projector is None:
-        raise ValueError(f"{run_dir}: the bundle has no projector")
+    split, users, items = load_saved_run(run_dir)
+    projector = saved_projector(run_dir)
     cold = split.cold_items()
     full = sorted(projector.modal_dims)
     saved = items[cold]

@@ -33,6 +33,7 @@ from models.projection import ModalProjector
 from models.simulated_edges import NORMS, SOURCES, EdgesConfig, Reference, SimulatedEdges, propagate
 from training.data.dataset import Dataset
 from training.evaluation.ranking import COLD_TRACKS, cold_tracks, evaluate_tracks, trained_users
+from training.evaluation.saved_run import load_saved_run, saved_projector
 from training.protocol.splits import Part, Split
 
 GRID_K = (5, 10, 20, 50)
@@ -203,17 +204,11 @@ def evaluate_run(
     run_dir: Path, dataset: Dataset, norms: Sequence[str] = GRID_NORMS
 ) -> dict[str, Any]:
     """The post-hoc ablation of one run (module docstring)."""
-    from bundle.reader import load_bundle
-
     metrics = json.loads((run_dir / "metrics.json").read_text())
     if "deploy" in metrics:
         raise ValueError(f"{run_dir}: a --deploy run's bundle holds the refit's projector")
-    split = Split.load(str(run_dir / "split.npz"))
-    with np.load(run_dir / "embeddings.npz", allow_pickle=False) as z:
-        users, saved = z["users"].astype(np.float32), z["items"].astype(np.float32)
-    projector = load_bundle(run_dir).projector
-    if projector is None:
-        raise ValueError(f"{run_dir}: the bundle has no projector")
+    split, users, saved = load_saved_run(run_dir)
+    projector = saved_projector(run_dir)
     new = projected_items(split, dataset.n_items)
     items = saved.copy()
     items[new] = item_projections(projector, dataset)[new]
