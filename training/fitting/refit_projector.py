@@ -24,17 +24,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 
 from models.projection import ModalProjector
 from training.config import RunConfig, apply_overrides, parse_assignments
 from training.data.dataset import Dataset
 from training.evaluation.ranking import cold_tracks
+from training.evaluation.saved_run import load_saved_run
 from training.fitting.cold_training import used
 from training.fitting.projector import embed_all_items, fit_projector
 from training.fitting.warm_view import WarmView
-from training.protocol.splits import Split
 
 TRACKS = ("cold_only", "cold_all")
 
@@ -58,9 +57,7 @@ def refit(run_dir: Path, dataset: Dataset, cfg: RunConfig) -> dict[str, Any]:
     """A fresh projector fitted on the run's embeddings under `cfg`: its fit and cold tracks."""
     if cfg.train.cold_training.id_dropout:
         raise ValueError("id_dropout trains the projector with the backbone: retrain the run")
-    split = Split.load(str(run_dir / "split.npz"))
-    with np.load(run_dir / "embeddings.npz", allow_pickle=False) as z:
-        users, items = z["users"].astype(np.float32), z["items"].astype(np.float32)
+    split, users, items = load_saved_run(run_dir)
     view = WarmView.build(dataset, split)
     if cfg.train.threads > 0:
         torch.set_num_threads(cfg.train.threads)
