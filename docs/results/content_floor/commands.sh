@@ -9,9 +9,9 @@
 # The runs (the committed training rule of docs/results/settings.sh, our split: seed 0, 20% of
 # the items cold), trained before train.content_floor existed:
 #   .venv/bin/coldrec train --data "$SHARED/$ds" --model micro --out "runs/base/$ds-micro" \
-#       "${TRAIN_RULE[@]}"
+#       "${TRAIN_RULE_30[@]}"
 set -euo pipefail
-source "$(dirname "$0")/../settings.sh"  # SHARED, TRAIN_RULE
+source "$(dirname "$0")/../settings.sh"  # SHARED, TRAIN_RULE_30
 OUT=$(dirname "$0")
 DATASETS=(amazon_scientific_mm tiktok amazon_beauty)
 for ds in "${DATASETS[@]}"; do

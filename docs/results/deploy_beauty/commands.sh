@@ -6,7 +6,7 @@
 # MICRO under the results' one training rule (docs/results/settings.sh). Machine: 2 CPU cores,
 # 24 GiB, no GPU. Run from the repository root after `make install`.
 set -euo pipefail
-source "$(dirname "$0")/../settings.sh"  # SHARED, TRAIN_RULE
+source "$(dirname "$0")/../settings.sh"  # SHARED, TRAIN_RULE_30
 PY=${PY:-.venv/bin/python}
 OUT=docs/results/deploy_beauty
 CSV=${CSV:-runs/beauty_csv}
@@ -14,7 +14,7 @@ RUN=${RUN:-runs/deploy_beauty/micro}
 [ -f "$CSV/items.csv" ] || "$PY" -m training.data.plain_export "$SHARED/amazon_beauty" "$CSV"
 "$PY" -m coldrec data stats "$CSV" | tee "$OUT/data_stats.json"
 /usr/bin/time -v "$PY" -m coldrec train --data "$CSV" --model micro --out "$RUN" --deploy \
-    "${TRAIN_RULE[@]}" --quiet >"$OUT/train.json" 2>"$OUT/train.time.txt"
+    "${TRAIN_RULE_30[@]}" --quiet >"$OUT/train.json" 2>"$OUT/train.time.txt"
 cat "$OUT/train.json"
 "$PY" - "$RUN" "$OUT" <<'PY'
 import json, sys

@@ -13,8 +13,8 @@
 # DiffMM on TikTok uses 1 GCN layer, the paper's TikTok setting, chosen on validation: Recall@20
 # 10.11% with 1 layer against 9.68% with 3 (test: 9.94% and 9.42%).
 set -euo pipefail
-source "$(dirname "$0")/../settings.sh"  # SHARED, TRAIN_RULE, DIFFMM_SAMPLED
-COMMON=("${TRAIN_RULE[@]}" --set model.dim=64 --set train.split=shipped)
+source "$(dirname "$0")/../settings.sh"  # SHARED, TRAIN_RULE_30, DIFFMM_SAMPLED
+COMMON=("${TRAIN_RULE_30[@]}" --set model.dim=64 --set train.split=shipped)
 declare -A EXTRA=([tiktok/diffmm]="$DIFFMM_SAMPLED --set model.n_layers=1")
 runs=()
 for ds in tiktok amazon_scientific_mm; do

@@ -13,7 +13,7 @@ OUT=docs/results/simulated_edges
 #    default); train.content_floor did not exist yet, so none has a floor.
 for d in amazon_scientific_mm tiktok; do
   .venv/bin/coldrec train --data "$SHARED/$d" --model micro --out "runs/base/$d-micro" \
-    "${TRAIN_RULE[@]}" --set train.threads=1 --quiet
+    "${TRAIN_RULE_30[@]}" --set train.threads=1 --quiet
 done
 .venv/bin/coldrec train --data "$SHARED/amazon_beauty" --model micro \
   --out runs/base/amazon_beauty-micro --epochs 30 --set train.batch_size=4096 --set train.lr=2e-3 \
@@ -34,7 +34,7 @@ done
 #    step: the same backbone and projector as the base run, the same chosen constants and figures
 #    as step 2 (metrics.json simulated_edges; the bundle's manifest cold_start holds them).
 .venv/bin/coldrec train --data "$SHARED/amazon_scientific_mm" --model micro \
-  --out runs/edges/amazon_scientific_mm-micro "${TRAIN_RULE[@]}" --set train.threads=1 \
+  --out runs/edges/amazon_scientific_mm-micro "${TRAIN_RULE_30[@]}" --set train.threads=1 \
   --set train.content_floor=off --set train.simulated_edges=true --quiet
 
 # 4. The online cost of the step (random d 384 references; load-inflated, see README.md).
