@@ -1,29 +1,37 @@
 #!/usr/bin/env bash
-# Epoch time and peak memory of LATTICE, MICRO and DiffMM per dataset (issue 3 item 7), written to
-# docs/results/benchmarks/: one JSON and one Markdown table per dataset, plus README.md joining
-# them. Run from the repository root after `make install`; not part of the test suite.
+# Epoch time, steps/s, peak memory and epochs to converge of LightGCN, LATTICE, MICRO and DiffMM
+# per dataset (issue 3 item 7, issue 16 item 4), written to docs/results/benchmarks/: one JSON and
+# one Markdown table per dataset, plus README.md joining them. Run from the repository root after
+# `make install`; not part of the test suite.
 #
-#   benchmarks/bench_models.sh [electronics] [scientific] [tiktok] [beauty] [electronics-gpu] [readme]
+#   benchmarks/bench_models.sh [electronics] [scientific] [tiktok] [beauty] [tiktok-paper]
+#                              [electronics-gpu] [readme]
 #
-# (default: the four CPU steps; `readme` alone only rebuilds README.md from the tables already
+# (default: the five CPU steps; `readme` alone only rebuilds README.md from the tables already
 # there; `electronics-gpu` needs a CUDA device: the committed table ran on one H100 with the
 # machine's own `python3`, torch 2.11.0+cu130, as `PYTHON=python3 benchmarks/bench_models.sh
 # electronics-gpu`)
 #
-# Settings are those of docs/results/models/commands.sh (d 384, 3 layers, batch 4096, lr 2e-3;
-# DiffMM's denoisers on 4,096 sampled users where the results use that). Each model runs in its
-# own child process (peak RSS its own). On the real datasets every epoch is measured whole
-# (--steps 0). At Electronics' size an epoch is 413 steps of 1-3 s each on one thread, so the
-# table's epoch there is measured begin_epoch + 413 x the mean of 40 measured steps ("est."); the
-# peak RSS is measured (later steps allocate nothing new: graphs, tables and Adam state are all
-# there after the first step). THREADS (default 1) sets torch threads; the committed figures ran
-# with one thread while another single-threaded job used the machine's second core.
+# Settings are those of docs/results/settings.sh: the models table's rule (d 384, 3 layers, batch
+# 4096, lr 2e-3; DiffMM's denoisers on 4,096 sampled users where the results use that, DIFFMM_FAST
+# for its precision and contrastive anchors) on the real datasets, LARGE_DATA (batch 32,768) at
+# Electronics' size. `tiktok-paper` is the papers' own setting on TikTok's shipped split (d 64,
+# batch 1024, lr 5e-4, DiffMM on every user every epoch with 1 GCN layer) beside the papers' code's
+# seconds per epoch on this machine (docs/results/shipped/commands.sh). Each model runs in its own
+# child process (peak RSS its own), every epoch measured whole (--steps 0), under
+# `flock $LOCK` (default /tmp/coldrec-bench.lock) one model at a time, so benchmarks of
+# several people on one machine take turns. Epochs to converge come from the models table's
+# runs (runs/<dataset>/<model>/metrics.json, docs/results/models/commands.sh) where they exist.
+# THREADS (default 1) sets torch threads; the machine is shared, so each table records the load
+# average before and after and the epoch's CPU seconds beside its wall seconds.
 set -euo pipefail
-SHARED=${SHARED:-../shared/data}
+source "$(dirname "$0")/../docs/results/settings.sh"  # SHARED, LARGE_DATA, DIFFMM_* settings
 OUT=docs/results/benchmarks
 THREADS=${THREADS:-1}
 PYTHON=${PYTHON:-.venv/bin/python}
-COMMON=(--steps 0 --batch 4096 --lr 2e-3 --threads "$THREADS")
+LOCK=${LOCK:-/tmp/coldrec-bench.lock}
+COMMON=(--steps 0 --batch 4096 --lr 2e-3 --threads "$THREADS" --lock "$LOCK")
+PAPER_TIKTOK=diffmm=53,lattice=37,micro=137  # the papers' code, TikTok, d 64, this machine
 mkdir -p "$OUT"
 
 bench() {  # NAME ARGS...: one table per dataset
@@ -33,43 +41,61 @@ bench() {  # NAME ARGS...: one table per dataset
         --json "$OUT/$name.json" | tee "$OUT/$name.md"
 }
 
-for step in "${@:-electronics scientific tiktok beauty}"; do
+for step in "${@:-electronics scientific tiktok beauty tiktok-paper}"; do
     for part in $step; do
         case $part in
-            # Amazon Electronics' size, generated. DiffMM's denoisers train on 4,096 users and
-            # renew 4,096 users' generated edges per epoch (all 192k: ~240 TFLOP per modality).
-            electronics) bench electronics --steps 40 --denoise-users 4096 --regenerate-users 4096 ;;
-            scientific) bench scientific --data "$SHARED/amazon_scientific_mm" ;;
-            tiktok) bench tiktok --data "$SHARED/tiktok" --denoise-users 4096 ;;
-            beauty) bench beauty --data "$SHARED/amazon_beauty" --denoise-users 4096 ;;
+            # Amazon Electronics' size, generated, at LARGE_DATA's batch (one propagation of
+            # the whole graph serves 32,768 triples). DiffMM is left out here: its CPU epoch at
+            # this size is in the table's history (29,600 s estimated at batch 4,096).
+            # shellcheck disable=SC2086  # DIFFMM_FAST holds whole --set flags
+            electronics) bench electronics --models lightgcn,lattice,micro "${LARGE_DATA[@]}" ;;
+            # shellcheck disable=SC2086
+            scientific) bench scientific --data "$SHARED/amazon_scientific_mm" $DIFFMM_FAST \
+                --runs runs/amazon_scientific_mm ;;
+            # shellcheck disable=SC2086
+            tiktok) bench tiktok --data "$SHARED/tiktok" --denoise-users 4096 $DIFFMM_FAST \
+                --runs runs/tiktok ;;
+            # shellcheck disable=SC2086
+            beauty) bench beauty --data "$SHARED/amazon_beauty" --denoise-users 4096 $DIFFMM_FAST \
+                --runs runs/amazon_beauty ;;
+            tiktok-paper) bench tiktok_paper --data "$SHARED/tiktok" --split shipped --dim 64 \
+                --batch 1024 --lr 5e-4 --models lattice,micro,diffmm,lightgcn \
+                --set-model diffmm:model.n_layers=1 --paper "$PAPER_TIKTOK" --runs runs/shipped/tiktok ;;
             # The same generated catalogue on a GPU, every epoch measured whole.
             electronics-gpu) bench electronics_gpu --device cuda --threads 8 \
-                --denoise-users 4096 --regenerate-users 4096 ;;
+                --models lattice,micro,diffmm --denoise-users 4096 --regenerate-users 4096 ;;
             readme) ;;
-            *) echo "unknown step $part (electronics scientific tiktok beauty electronics-gpu readme)" >&2; exit 2 ;;
+            *) echo "unknown step $part (electronics scientific tiktok beauty tiktok-paper" \
+                "electronics-gpu readme)" >&2; exit 2 ;;
         esac
     done
 done
 
 {
-    echo "# Model benchmarks: seconds per epoch and peak memory"
+    echo "# Model benchmarks: seconds per epoch, steps per second, peak memory, epochs to converge"
     echo
     echo "Produced by \`benchmarks/bench_models.sh\` (settings and machine in its header) on"
     cat <<'TEXT'
-2 CPU cores (one torch thread per job, two jobs side by side), 24 GiB, no GPU.
+2 CPU cores (one torch thread per job), 24 GiB, no GPU, shared with other engineers' training
+jobs: each table's second line gives the load average before and after it ran (2.0 = both cores
+busy), and the epoch's CPU seconds stand beside its wall seconds (wall seconds stretch with the
+load; CPU seconds much less).
 
 Columns: `prepare` builds the model and its frozen graphs (LATTICE/MICRO: chunked sparse kNN over
 item features); `begin_epoch` is the per-epoch graph work (LATTICE/MICRO: the learned item graph;
-DiffMM: denoiser training plus a regeneration of the generated graphs); `step` is one batch of
-4,096 (sample, loss, backward, Adam, each a pass over the whole graph); `epoch` = begin_epoch +
-steps/epoch x step. DiffMM's epoch here always includes a regeneration; the results runs rebuild
-every 5th epoch on TikTok and Beauty, so four epochs in five cost only the steps (their median
-epoch is in docs/results/models/report.md). Peak RSS is the child process's whole peak: data,
-graphs, model, Adam state, autograd buffers. `electronics_gpu` is the exception: the Electronics-size
-catalogue on one NVIDIA H100 (80 GB), every epoch measured whole, peak GPU memory from
-`torch.cuda.max_memory_allocated`.
+DiffMM: denoiser training plus a regeneration of the generated graphs); `step` is one batch
+(sample, loss, backward, Adam, each a pass over the whole graph) and `steps/s` its inverse; `epoch`
+= begin_epoch + every step of the epoch, measured whole. DiffMM's epoch here always includes a
+regeneration; the results runs rebuild every 5th epoch on TikTok and Beauty, so four epochs in
+five cost only the steps. Peak RSS is the child process's whole peak: data, graphs, model, Adam
+state, autograd buffers, and what the heap keeps (`train.retain_freed_memory`). `epochs to
+converge` is the models table's run for that model and dataset (best validation epoch of the
+epochs run, and what stopped it), `-` where no such run is at hand; `papers' code s/epoch` is
+the original implementations timed on this machine (TikTok, d 64). `electronics_gpu` is the
+exception: the Electronics-size catalogue on one NVIDIA H100 (80 GB) at batch 4,096 before issue
+16's changes, peak GPU memory from `torch.cuda.max_memory_allocated`.
 TEXT
-    for name in electronics scientific tiktok beauty electronics_gpu; do
+    for name in electronics scientific tiktok beauty tiktok_paper electronics_gpu; do
         [ -f "$OUT/$name.md" ] || continue
         echo
         echo "## $name"
