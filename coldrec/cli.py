@@ -132,8 +132,11 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument(
         "--field",
         metavar="FILE",
-        help="another system's figures on our split to show beside the runs (JSON; "
-        "docs/results/field/coldrec_toolkit.json: the ColdRec toolkit on Beauty)",
+        action="append",
+        help="another system's figures on our split to show beside the runs (JSON); repeat it "
+        "for several, one section each, in the order given (docs/results/field/: "
+        "coldrec_toolkit.json, the ColdRec toolkit on Beauty; coldrec_before.json, coldrec's "
+        "own table before issues 13 and 16)",
     )
     report.set_defaults(func=_lazy("report", "training.commands", "report"))
 

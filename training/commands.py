@@ -104,8 +104,8 @@ def data_stats(args: argparse.Namespace) -> int:
 def report(args: argparse.Namespace) -> int:
     from training.report.writer import write_report
 
-    field = Path(args.field) if args.field else None
-    path = write_report([Path(r) for r in args.runs], Path(args.out), field)
+    fields = [Path(f) for f in args.field or ()]
+    path = write_report([Path(r) for r in args.runs], Path(args.out), fields)
     sys.stdout.write(f"{path}\n")
     return 0
 

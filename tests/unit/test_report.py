@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 from pathlib import Path
 
@@ -11,6 +12,7 @@ from training.report.run_result import ReportError
 from training.report.tables import dataset_label, pct, sci
 from training.report.writer import write_report
 
+FIELD_DIR = Path(__file__).resolve().parents[2] / "docs" / "results" / "field"
 TRACKS = ("warm", "sparse", "active", "cold_only", "cold_all")
 
 
@@ -196,15 +198,14 @@ def test_dataset_labels_name_ablations() -> None:
 def test_field_beside_our_runs(tmp_path: Path) -> None:
     """`--field`: the committed toolkit file's Beauty rows beside our runs and the content
     baseline; a dataset the file does not cover gets no section; a bad file is refused."""
-    repo = Path(__file__).resolve().parents[2]
-    field = repo / "docs" / "results" / "field" / "coldrec_toolkit.json"
+    field = FIELD_DIR / "coldrec_toolkit.json"
     runs = [
         fake_run(tmp_path, "micro", 3.0, 90.0, dataset="amazon_beauty", content=1.0),
         fake_run(tmp_path, "micro", 3.0, 90.0, dataset="clothing"),
     ]
-    text = write_report(runs, tmp_path / "out", field=field).read_text()
+    text = write_report(runs, tmp_path / "out", [field]).read_text()
     section = text.split("## The field beside us: ColdRec toolkit")[1]
-    assert "Measured at its defaults on our split" in section
+    assert "Measured on our split, not by this report's runs: github YuanchenBei/ColdRec" in section
     assert "| coldrec MICRO | 6.00% | 3.00% | 6.00% | 6.00% |" in section
     assert "| content only (no training) | 2.00% | 1.00% | 2.00% | 2.00% |" in section
     assert (
@@ -214,7 +215,7 @@ def test_field_beside_our_runs(tmp_path: Path) -> None:
     assert "| ColdRec toolkit: Heater | 7.09% | 3.08% | 0.00% | 4.78% |" in section
     assert "Clothing" not in section
 
-    clothing_only = write_report(runs[1:], tmp_path / "out2", field=field).read_text()
+    clothing_only = write_report(runs[1:], tmp_path / "out2", [field]).read_text()
     assert "The field beside us" not in clothing_only
     bad = tmp_path / "bad.json"
     bad.write_text(
@@ -227,4 +228,117 @@ def test_field_beside_our_runs(tmp_path: Path) -> None:
         )
     )
     with pytest.raises(ReportError, match="bad.json"):
-        write_report(runs, tmp_path / "out3", field=bad)
+        write_report(runs, tmp_path / "out3", [field, bad])
+
+
+def test_several_fields_each_its_section_in_order(tmp_path: Path) -> None:
+    """`--field A --field B`: the committed before-table and toolkit files, each its own section
+    (our runs and the content baseline in each), in the order given; swapped, swapped."""
+    runs = [fake_run(tmp_path, "micro", 3.0, 90.0, dataset="amazon_beauty", content=1.0)]
+    before, toolkit = FIELD_DIR / "coldrec_before.json", FIELD_DIR / "coldrec_toolkit.json"
+    text = write_report(runs, tmp_path / "out", [before, toolkit]).read_text()
+    first = text.index("## The field beside us: coldrec before issues 13 and 16")
+    second = text.index("## The field beside us: ColdRec toolkit")
+    assert first < second
+    before_section, toolkit_section = text[first:second], text[second:]
+    # Beauty MICRO in commit 1ea0887's report (and issue 13's table): 16.36% / 7.98%, 6.76%, 8.77%.
+    row = "| coldrec before issues 13 and 16: MICRO | 16.36% | 7.98% | 6.76% | 8.77% |"
+    assert row in before_section and "ColdRec toolkit:" not in before_section
+    assert "| ColdRec toolkit: ALDI | 7.69% | 3.33% | 0.28% | 5.50% |" in toolkit_section
+    assert "coldrec before" not in toolkit_section
+    for section in (before_section, toolkit_section):
+        assert "| coldrec MICRO | 6.00% | 3.00% | 6.00% | 6.00% |" in section
+        assert "| content only (no training) | 2.00% | 1.00% | 2.00% | 2.00% |" in section
+
+    swapped = write_report(runs, tmp_path / "swapped", [toolkit, before]).read_text()
+    assert swapped.index("beside us: ColdRec toolkit") < swapped.index("beside us: coldrec before")
+
+
+REPORT_FIXTURE = """# Training Results Report
+
+| Model | Dataset | Epochs Run | Best Epoch | Stopped By | Train Time |
+|-------|---------|------------|------------|------------|------------|
+| LightGCN | TikTok | 27 | 17 | patience | 80.8 s |
+| MICRO | TikTok | 26 | 26 | time_budget | 1,174.1 s |
+
+## Track 1: Warm Performance
+
+### Recall@K
+
+| Dataset | Metric | LightGCN | MICRO | Random | Best |
+|---------|--------|----------|-------|--------|------|
+| **TikTok** | R@10 | **9.85%** | 9.32% | 0.23% | LightGCN |
+| | R@20 | **14.00%** | 13.03% | 0.42% | LightGCN |
+
+## Track 2: User Robustness
+
+| Dataset | n_users | LightGCN R@20 | MICRO R@20 | Random R@20 | Best |
+|---------|---------|---------------|------------|-------------|------|
+| TikTok | 3,781 | **14.28%** | 13.28% | 0.42% | LightGCN |
+
+## Track 3: Cold-Start Performance (Inductive Mode)
+
+### Cold-only pool
+
+#### Recall@K
+
+| Dataset | Metric | LightGCN | MICRO | Random | Best |
+|---------|--------|----------|-------|--------|------|
+| **TikTok** | R@20 | 7.37% | **11.48%** | 3.21% | MICRO |
+
+#### NDCG@K
+
+| Dataset | Metric | LightGCN | MICRO | Random | Best |
+|---------|--------|----------|-------|--------|------|
+| **TikTok** | N@10 | 2.50% | **4.48%** | 0.83% | MICRO |
+| | N@20 | 3.27% | **5.41%** | 1.30% | MICRO |
+
+### All-items pool
+
+#### Recall@K
+
+| Dataset | Metric | LightGCN | MICRO | Random | Best |
+|---------|--------|----------|-------|--------|------|
+| **TikTok** | R@20 | 2.09% | **3.86%** | 0.25% | MICRO |
+
+#### NDCG@K
+
+| Dataset | Metric | LightGCN | MICRO | Random | Best |
+|---------|--------|----------|-------|--------|------|
+| **TikTok** | N@20 | 0.89% | **1.56%** | 0.14% | MICRO |
+"""
+
+
+def test_before_figures_extracted_from_a_report(tmp_path: Path) -> None:
+    """before_from_report.py reads each pool's R@20 (and cold-only N@20) per model, bold or
+    not, ignores the other K, the user tracks and all-items NDCG, names budget-stopped runs, and
+    writes a file `--field` accepts."""
+    spec = importlib.util.spec_from_file_location("before", FIELD_DIR / "before_from_report.py")
+    assert spec is not None and spec.loader is not None
+    before = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(before)
+    field = before.field_from_report(REPORT_FIXTURE, "abc1234")
+    assert field["datasets"] == {
+        "tiktok": [
+            {
+                "model": "LightGCN",
+                "cold_only": {"recall@20": 0.0737, "ndcg@20": 0.0327},
+                "cold_all": {"recall@20": 0.0209},
+                "warm": {"recall@20": 0.14},
+            },
+            {
+                "model": "MICRO",
+                "cold_only": {"recall@20": 0.1148, "ndcg@20": 0.0541},
+                "cold_all": {"recall@20": 0.0386},
+                "warm": {"recall@20": 0.1303},
+            },
+        ]
+    }
+    assert "commit abc1234" in field["source"]
+    assert "Stopped by that budget: TikTok MICRO (26 epochs)." in field["source"]
+    path = tmp_path / "before.json"
+    path.write_text(before.render(field))
+    assert json.loads(path.read_text()) == field
+    runs = [fake_run(tmp_path, "micro", 3.0, 90.0, dataset="tiktok")]
+    text = write_report(runs, tmp_path / "out", [path]).read_text()
+    assert "| coldrec before issues 13 and 16: MICRO | 11.48% | 5.41% | 3.86% | 13.03% |" in text

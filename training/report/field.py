@@ -1,11 +1,13 @@
 """The field beside us: another system's figures, measured elsewhere on our split, in the report.
 
-`coldrec report --field FILE` reads a JSON file (docs/results/field/coldrec_toolkit.json is the
-one committed) holding a system's name, where and how its figures were measured (`source`, quoted
+`coldrec report --field FILE` (repeatable: one section per file, in the order given) reads a
+JSON file holding a system's name, where and how its figures were measured (`source`, quoted
 under the table), and per dataset a row per model with test metrics per track (`cold_only`,
 `cold_all`, `warm`; `recall@20`, `ndcg@20`). For each dataset of the report that the file covers,
 the section lists those rows beside this report's own runs and the content-only baseline, in
-the same pools: cold-only, all items, warm.
+the same pools: cold-only, all items, warm. Committed files, docs/results/field/:
+coldrec_toolkit.json (the ColdRec toolkit at its defaults) and coldrec_before.json (coldrec's own
+models table before issues 13 and 16, extracted by before_from_report.py).
 """
 
 from __future__ import annotations
@@ -67,7 +69,7 @@ def field_section(field: Field, grid: RunGrid) -> list[str]:
     lines = [
         f"## The field beside us: {field.name}",
         "",
-        f"Measured at its defaults on our split, not by this report's runs: {field.source}",
+        f"Measured on our split, not by this report's runs: {field.source}",
         "",
     ]
     for ds in shown:

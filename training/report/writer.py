@@ -32,9 +32,10 @@ CONTENT_DEFINITION = (
 )
 
 
-def write_report(run_dirs: Sequence[Path], out_dir: Path, field: Path | None = None) -> Path:
+def write_report(run_dirs: Sequence[Path], out_dir: Path, fields: Sequence[Path] = ()) -> Path:
     """Render `out_dir/report.md` and its PNG plots from the runs; return the report's path.
-    `field`: another system's figures on our split to show beside the runs (report.field)."""
+    `fields`: other systems' figures on our split to show beside the runs (report.field), one
+    section per file, in the order given."""
     runs = [load_run(Path(d)) for d in run_dirs]
     if not runs:
         raise ReportError("no run to report")
@@ -43,7 +44,7 @@ def write_report(run_dirs: Sequence[Path], out_dir: Path, field: Path | None = N
         if (run.model, run.dataset) in seen:
             raise ReportError(f"two runs of {run.model} on {run.dataset}: keep one per pair")
         seen.add((run.model, run.dataset))
-    beside = load_field(field) if field is not None else None
+    beside = [load_field(Path(f)) for f in fields]
     out_dir.mkdir(parents=True, exist_ok=True)
     report = Report(runs, beside)
     plots = report.plots(out_dir)
@@ -55,9 +56,9 @@ def write_report(run_dirs: Sequence[Path], out_dir: Path, field: Path | None = N
 class Report(RunGrid):
     """The whole page: the grid's tables in the seed's order, with the plots and sections."""
 
-    def __init__(self, runs: Sequence[RunResult], field: Field | None = None) -> None:
+    def __init__(self, runs: Sequence[RunResult], fields: Sequence[Field] = ()) -> None:
         super().__init__(runs)
-        self.field = field
+        self.fields = list(fields)
 
     def plots(self, out_dir: Path) -> dict[str, list[Path]]:
         """Write the PNGs; return their paths by kind ("recall", "cold_vs_warm")."""
@@ -105,7 +106,7 @@ class Report(RunGrid):
             *summary_table(self),
             "",
             *self._content_ratios(),
-            *(field_section(self.field, self) if self.field else []),
+            *(line for field in self.fields for line in field_section(field, self)),
         ]
         return "\n".join(lines)
 

@@ -63,15 +63,15 @@ ablation_report() {  # each modality alone beside all of them
         --out docs/results/ablation
 }
 
-report() {
+report() {  # the runs beside coldrec's table before issues 13 and 16, then the ColdRec toolkit
     local runs=() ds model
     for ds in amazon_scientific_mm tiktok amazon_beauty; do
         for model in lightgcn lattice micro diffmm ensemble; do
             [ -f "runs/$ds/$model/metrics.json" ] && runs+=("runs/$ds/$model")
         done
     done
-    .venv/bin/coldrec report "${runs[@]}" --field docs/results/field/coldrec_toolkit.json \
-        --out docs/results/models
+    .venv/bin/coldrec report "${runs[@]}" --field docs/results/field/coldrec_before.json \
+        --field docs/results/field/coldrec_toolkit.json --out docs/results/models
 }
 
 # Steps to run, in order (default: all): sci tiktok ablation beauty report
