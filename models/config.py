@@ -78,8 +78,10 @@ class DiffMMConfig:
     ssl_max_nodes: int = 0
     # "bf16": the denoisers (training and regeneration, the MSI term too) and the contrastive
     # logits multiply in bfloat16 (AMX / AVX512-BF16 on this Xeon: 5-7x fp32's matmul speed);
-    # weights, Adam and the graph propagation stay fp32. Needs a CPU with bf16 instructions (or
-    # a GPU): elsewhere bf16 is emulated and slower. "fp32" (default): everything in fp32.
+    # weights, Adam and the graph propagation stay fp32. Only where the device multiplies bf16
+    # natively (models.diffusion.bf16_is_native: AVX-512/AMX CPUs through oneDNN, GPUs); on an
+    # AVX2-only CPU (this AMD EPYC) torch's bf16 matmul is ~80x slower than fp32, so "bf16" runs
+    # fp32 there, exactly as "fp32". "fp32" (default): everything in fp32.
     precision: str = "fp32"
 
 

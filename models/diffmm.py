@@ -19,7 +19,8 @@ Differences from the original code, on purpose:
   denoisers may train on `denoise_users_per_epoch` users, the graphs may be rebuilt every
   `rebuild_every` epochs, and each rebuild may renew `regenerate_users_per_epoch` users in turn;
 - two speed options, also off by default (issue 16): `precision` "bf16" runs the denoisers' and
-  the contrastive logits' matmuls in bfloat16, `ssl_max_nodes` caps the contrastive anchors.
+  the contrastive logits' matmuls in bfloat16 (where the device does so natively, else fp32),
+  `ssl_max_nodes` caps the contrastive anchors.
 The generated graphs are stored as buffers (each user's generated items and the dropout seed), so
 a restored state_dict restores the graphs the weights were trained with.
 """

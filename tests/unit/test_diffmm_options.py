@@ -14,6 +14,12 @@ from models.diffmm import DiffMM, contrast
 from models.diffusion import Denoiser, DiffusionSchedule, matmul
 
 
+@pytest.fixture
+def native_bf16(monkeypatch: pytest.MonkeyPatch) -> None:
+    """bfloat16 taken as native whatever the CPU, so the bf16 kernels run (slowly on AVX2)."""
+    monkeypatch.setattr("models.diffusion.bf16_is_native", lambda device: True)
+
+
 def reference_contrast(a, b, nodes, tau: float, all_nodes: bool) -> torch.Tensor:
     """The formula as written, one anchor per entry of `nodes` (repeats included)."""
     anchors = F.normalize(a[nodes], dim=1)
@@ -24,7 +30,9 @@ def reference_contrast(a, b, nodes, tau: float, all_nodes: bool) -> torch.Tensor
 
 
 @pytest.mark.parametrize("all_nodes", [False, True])
-def test_contrast_per_distinct_node_is_the_mean_over_the_batch(all_nodes: bool) -> None:
+def test_contrast_per_distinct_node_is_the_mean_over_the_batch(
+    all_nodes: bool, native_bf16: None
+) -> None:
     torch.manual_seed(0)
     a = torch.randn(50, 8, requires_grad=True)
     b = torch.randn(50, 8, requires_grad=True)
@@ -55,7 +63,7 @@ def test_contrast_anchor_cap() -> None:
     torch.testing.assert_close(capped, reference_contrast(a, b, subset, 0.5, False))
 
 
-def test_bf16_denoiser_and_matmul_track_fp32() -> None:
+def test_bf16_denoiser_and_matmul_track_fp32(native_bf16: None) -> None:
     torch.manual_seed(0)
     fp32 = Denoiser(n_items=40, hidden=32, time_dim=10, dropout=0.5)
     bf16 = Denoiser(n_items=40, hidden=32, time_dim=10, dropout=0.5, bf16=True)
@@ -76,7 +84,7 @@ def test_bf16_denoiser_and_matmul_track_fp32() -> None:
     assert out.dtype == torch.float32 and torch.isfinite(out).all()
 
 
-def test_bf16_diffmm_trains_and_checks_its_setting() -> None:
+def test_bf16_diffmm_trains_and_checks_its_setting(native_bf16: None) -> None:
     torch.manual_seed(0)
     cfg = tiny_config()
     cfg.diffmm.precision = "bf16"
@@ -95,3 +103,32 @@ def test_bf16_diffmm_trains_and_checks_its_setting() -> None:
     cfg.diffmm.precision = "fp16"
     with pytest.raises(ValueError, match="precision"):
         DiffMM(cfg, N_USERS, N_ITEMS, MODAL_DIMS)
+
+
+def fit_a_little(precision: str) -> tuple[dict[str, float], dict[str, torch.Tensor]]:
+    """One denoiser epoch, a regeneration and one loss, from seed 0: (terms, state_dict)."""
+    torch.manual_seed(0)
+    cfg = tiny_config()
+    cfg.diffmm.precision = precision
+    cfg.diffmm.ssl_max_nodes = 8
+    model = DiffMM(cfg, N_USERS, N_ITEMS, MODAL_DIMS)
+    graphs = tiny_graphs()
+    model.prepare(graphs)
+    model.begin_epoch(1)
+    batch = Batch(graphs.users[:32], graphs.items[:32], torch.randint(0, N_ITEMS, (32,)))
+    terms = {k: float(v.detach()) for k, v in model.loss(batch).items()}
+    return terms, model.state_dict()
+
+
+def test_bf16_where_not_native_is_exactly_fp32(monkeypatch: pytest.MonkeyPatch) -> None:
+    """On a device without native bfloat16 (an AVX2-only CPU) "bf16" runs the fp32 path, bit for
+    bit; where it is native, the same run differs (the bf16 kernels did run)."""
+    monkeypatch.setattr("models.diffusion.bf16_is_native", lambda device: False)
+    ref_terms, ref_state = fit_a_little("fp32")
+    terms, state = fit_a_little("bf16")
+    assert terms == ref_terms
+    assert all(torch.equal(state[k], ref_state[k]) for k in ref_state)
+    monkeypatch.setattr("models.diffusion.bf16_is_native", lambda device: True)
+    native_terms, native_state = fit_a_little("bf16")
+    assert native_terms != ref_terms
+    assert not all(torch.equal(native_state[k], ref_state[k]) for k in ref_state)
