@@ -37,7 +37,7 @@ from torch import Tensor, nn
 from models.base import Batch, RecModel, TrainGraphs, bpr_terms
 from models.config import ModelConfig
 from models.diffmm_cold import ItemViews, cold_item_views, warm_item_views
-from models.diffusion import Denoiser, DiffusionSchedule, UserRows, matmul
+from models.diffusion import Denoiser, DiffusionSchedule, HiddenChain, UserRows, matmul
 from models.graph import bipartite_adjacency, spmm
 from models.modal_graphs import check_modal_features, require_modalities
 
@@ -179,10 +179,11 @@ class DiffMM(RecModel):
         chosen = self._users_to_regenerate(device)
         for m in self.names:
             denoiser = self._denoiser(m)
+            chain = HiddenChain(denoiser)  # the weights' products, once for every batch
             with denoiser.autocast(device.type):  # bf16: its weights cast once, not per pass
                 for start in range(0, len(chosen), dc.denoise_batch):
                     users = chosen[start : start + dc.denoise_batch]
-                    denoised = self.schedule.denoise(denoiser, rows.dense(users))  # [B, I]
+                    denoised = self.schedule.denoise(denoiser, rows.dense(users), chain)  # [B, I]
                     self._generated(m)[users] = denoised.topk(self.rebuild_k, dim=1).indices
         self._drop_seed().fill_(int(torch.randint(0, 2**62, ())))
         self._forget_graphs()

@@ -98,23 +98,66 @@ class DiffusionSchedule:
         return (weight * mse).mean(), msi.mean()
 
     @torch.no_grad()
-    def denoise(self, model: Denoiser, x0: Tensor) -> Tensor:
-        """The reverse pass from x0 itself (sampling_steps 0, no noise): T posterior means.
+    def denoise(self, model: Denoiser, x0: Tensor, chain: HiddenChain | None = None) -> Tensor:
+        """The reverse pass from x0 itself (sampling_steps 0, no noise): T posterior means,
+        x_{t-1} = coef_x0[t] x0_hat(x_t, t) + coef_xt[t] x_t, from x_T = x0.
 
-        Without noise (`noise_scale` 0) there is no posterior: one reconstruction x0_hat(x0, 0).
+        Run in the denoiser's hidden space (`HiddenChain`, built here unless given): the same
+        chain, ~6x fewer multiply-adds than T passes over [B, I]. Without noise (`noise_scale`
+        0) there is no posterior: one reconstruction x0_hat(x0, 0).
         """
         if self.noise_scale == 0.0:
             t0 = torch.zeros(len(x0), dtype=torch.int64, device=x0.device)
             once: Tensor = model(x0, t0, dropout=False)
             return once
-        x = x0
-        for step in reversed(range(self.steps)):
-            t = torch.full((len(x),), step, dtype=torch.int64, device=x.device)
-            x = (
-                float(self.coef_x0[step]) * model(x, t, dropout=False)
-                + float(self.coef_xt[step]) * x
-            )
-        return x  # [B, I]
+        chain = chain or HiddenChain(model)
+        return chain.run(x0, [float(c) for c in self.coef_x0], [float(c) for c in self.coef_xt])
+
+
+class HiddenChain:
+    """The reverse chain of a `Denoiser` (no dropout) carried in its hidden space.
+
+    With W_in = [W_x | W_e] (item and time columns), x0_hat(x, t) = W_out h + b_out,
+    h = tanh(W_x x + W_e emb_t + b_in). Every x_t of the chain is a x0 + W_out a + c b_out
+    (a [B, hidden]), so W_x x_t = u_t follows u_{t-1} = c0 (M h_t + W_x b_out) + c1 u_t with
+    M = W_x W_out [hidden, hidden] multiplied once per chain. A rebuild then costs one sparse
+    W_x x0, T [B, hidden] x [hidden, hidden] products and one [B, hidden] x [hidden, I] at
+    the end, instead of 2T products with I columns: the same arithmetic up to float rounding
+    (~1e-6 relative; issue 16: a Beauty rebuild, 22k users x 9.7k items, 102 s of CPU before).
+    Built once per regeneration (the weights fixed while it runs), reused for every batch.
+    """
+
+    def __init__(self, model: Denoiser) -> None:
+        n_items = model.out.weight.shape[0]
+        weight = model.inp.weight.detach()  # [hidden, I + e]
+        self.model = model
+        self.w_items_t = weight[:, :n_items].t().contiguous()  # [I, hidden]
+        self.w_time = weight[:, n_items:]  # [hidden, e]
+        self.b_in = model.inp.bias.detach()
+        self.w_out_t = model.out.weight.detach().t().contiguous()  # [hidden, I]
+        self.b_out = model.out.bias.detach()
+        with model.autocast(weight.device.type):
+            self.mix_t = (self.w_out_t @ self.w_items_t).float()  # M^T: [hidden, hidden]
+        self.b_out_in = self.b_out @ self.w_items_t  # W_x b_out: [hidden]
+
+    def run(self, x0: Tensor, coef_x0: list[float], coef_xt: list[float]) -> Tensor:
+        """x_0 of the chain from x_T = x0 [B, I] (T = len(coef_x0)): [B, I] float32."""
+        model = self.model
+        u = torch.sparse.mm(x0.to_sparse(), self.w_items_t)  # W_x x0: [B, hidden]
+        acc = torch.zeros_like(u)  # a
+        x0_weight, b_out_weight = 1.0, 0.0
+        with model.autocast(x0.device.type):
+            for step in reversed(range(len(coef_x0))):
+                c0, c1 = coef_x0[step], coef_xt[step]
+                t = torch.full((1,), step, dtype=torch.int64, device=x0.device)
+                emb = model.time_layer(timestep_embedding(t, model.time_dim)).float()  # [1, e]
+                h = torch.tanh(u + (emb @ self.w_time.t() + self.b_in))  # [B, hidden]
+                mixed = (h @ self.mix_t).float()
+                u = c0 * (mixed + self.b_out_in) + c1 * u
+                acc = c0 * h + c1 * acc
+                x0_weight, b_out_weight = c1 * x0_weight, c0 + c1 * b_out_weight
+            out = (acc @ self.w_out_t).float()  # [B, I]
+        return out.add_(self.b_out, alpha=b_out_weight).add_(x0, alpha=x0_weight)
 
 
 class Denoiser(nn.Module):
