@@ -29,6 +29,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from itertools import combinations
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -255,16 +256,17 @@ class DiffMM(RecModel):
         users_e, items_e = self.user_table.weight, self.item_table.weight
         ego = torch.cat([users_e, items_e])  # [U + I, d]
         feat_nodes = [
-            torch.cat([users_e, F.normalize(self.modal_features(m), dim=1)]) for m in self.names
+            torch.cat([users_e, row_normalize(self.modal_features(m))]) for m in self.names
         ]
         weights = torch.softmax(self.modal_logits, 0)
-        fused = torch.zeros_like(ego)
+        fused: Tensor | None = None  # no zeros to start from: 0 + a is a
         for j, nodes in enumerate(feat_nodes):
             z = spmm(adj, nodes)  # [U + I, d]
             z = z + spmm(adj, torch.cat([z[: self.n_users], items_e]))
             z = z + dc.modal_graph_weight * spmm(graphs[j], ego)
-            fused = fused + weights[j] * z
-        out = self._layers_sum(fused) + dc.ris_lambda * F.normalize(fused, dim=1)
+            fused = weights[j] * z if fused is None else fused + weights[j] * z
+        assert fused is not None  # require_modalities: at least one
+        out = self._layers_sum(fused) + dc.ris_lambda * row_normalize(fused)
         return out[: self.n_users], out[self.n_users :], feat_nodes
 
     def propagate(self) -> tuple[Tensor, Tensor]:
@@ -354,6 +356,34 @@ def contrast(
     per_node = torch.logsumexp(logits, dim=1) - (anchors * positives).sum(1)  # [P]
     loss: Tensor = (per_node * counts).sum() / counts.sum()
     return loss
+
+
+def row_normalize(x: Tensor) -> Tensor:
+    """F.normalize(x, dim=1) (eps 1e-12), the same values, with a cheaper backward."""
+    out: Tensor = _RowNormalize.apply(x)  # type: ignore[no-untyped-call]
+    return out
+
+
+class _RowNormalize(torch.autograd.Function):
+    """y = x / max(|x|, eps) per row; grad = (g - y <g, y>) / max(|x|, eps), g / eps on rows
+    the clamp holds. Three passes over [n, d] backward where autograd's F.normalize makes ~10
+    (the division by an expanded norm): issue 16, [32044, 384] forward and backward, one thread,
+    0.37-0.43 s against 0.23-0.27 s; gradients equal up to float rounding (~1e-7 relative)."""
+
+    @staticmethod
+    def forward(ctx: Any, x: Tensor) -> Tensor:
+        norm = torch.linalg.vector_norm(x, dim=1, keepdim=True)  # [n, 1]
+        denom = norm.clamp_min(1e-12)
+        y = x / denom
+        ctx.save_for_backward(y, denom, norm >= 1e-12)
+        return y
+
+    @staticmethod
+    def backward(ctx: Any, grad: Tensor) -> Tensor:
+        y, denom, unclamped = ctx.saved_tensors
+        along = (grad * y).sum(1, keepdim=True) * unclamped  # [n, 1]
+        out: Tensor = (grad - y * along) / denom
+        return out
 
 
 def edge_dropout(graph: Tensor, keep_rate: float, seed: int) -> Tensor:
