@@ -18,10 +18,12 @@ TRAIN_RULE_30=(--epochs 30 --set train.batch_size=4096 --set train.lr=2e-3 --set
 # every 5th epoch; Scientific (2.9k x 1.3k) runs the paper's schedule (all users, every epoch).
 DIFFMM_SAMPLED="--set model.diffmm.denoise_users_per_epoch=4096 --set model.diffmm.rebuild_every=5"
 # DiffMM's speed options (issue 16; docs/results/scale/): its denoisers' and contrastive logits'
-# matmuls in bfloat16 (AMX on this Xeon) and at most 1,024 anchors per contrastive term. Beauty
-# step 3.6 -> 1.15 s CPU; validation Recall@20 Scientific 0.2518 -> 0.2526, TikTok 0.1399 ->
-# 0.1397 (the same curve). Needs a CPU with bf16 instructions (or a GPU); drop the precision flag
-# elsewhere.
+# matmuls in bfloat16 where the CPU multiplies bf16 natively (AVX-512 / AMX; on an AVX2-only CPU,
+# this AMD EPYC among them, the flag runs the fp32 path: models.diffusion.bf16_is_native) and at
+# most 1,024 anchors per contrastive term. On a Xeon: Beauty step 3.6 -> 1.15 s CPU; validation
+# Recall@20 Scientific 0.2518 -> 0.2526, TikTok 0.1399 -> 0.1397 (the same curve). On this AMD
+# EPYC (fp32, 1,024 anchors): Scientific 0.2518, the same curve before and after the issue-16
+# regeneration and kernel changes.
 DIFFMM_FAST="--set model.diffmm.precision=bf16 --set model.diffmm.ssl_max_nodes=1024"
 # Catalogues of a million interactions and more (issue 16; docs/results/scale/): every step
 # propagates the whole graph, so an epoch costs its number of steps x one propagation. Batch
