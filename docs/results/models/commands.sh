@@ -3,7 +3,7 @@
 # LightGCN, LATTICE, MICRO, DiffMM and the LATTICE+MICRO ensemble on Amazon Scientific (text +
 # image), TikTok (image + audio) and Amazon Beauty (text), on our cold/warm split (seed 0, 20% cold
 # items), plus modality ablations. Machine: 2 CPU cores, 24 GiB, no GPU. Run from the repository
-# root after `make install`; finished runs (runs/<dataset>/<model>/metrics.json) are skipped.
+# root after `make install`; finished runs (kept in docs/results/models/runs/, see KEPT) are skipped.
 #
 # Shared settings, fixed before any test figure was seen: the seed report's model sizes (d 384,
 # 3 GCN layers, projector -> 1024 -> 384, dropout 0.5); batch 4096 with lr 2e-3 instead of
@@ -34,32 +34,50 @@ declare -A EXTRA=([amazon_scientific_mm/diffmm]=$DIFFMM_FAST
     [tiktok/diffmm]="$DIFFMM_SAMPLED $DIFFMM_FAST --set model.n_layers=1"
     [amazon_beauty/diffmm]="$DIFFMM_SAMPLED $DIFFMM_FAST")
 
+# Every finished run's metrics.json and config.json (all the report reads, ~60 KB a run) are kept
+# in docs/results/models/runs/<dataset>/<model>/ and committed: the report rebuilds from them, and
+# a run kept there is not trained again (a fresh machine continues where the last one stopped).
+KEPT=docs/results/models/runs
+
+keep() {  # RUN_DIR KEPT_DIR: copy what the report reads
+    mkdir -p "$2"
+    cp "$1/metrics.json" "$1/config.json" "$2/"
+}
+
 train_dataset() {  # DATASET: every model, then the LATTICE + MICRO ensemble
     local ds=$1
     for model in micro diffmm lattice lightgcn; do
-        [ -f "runs/$ds/$model/metrics.json" ] && continue
+        [ -f "$KEPT/$ds/$model/metrics.json" ] && continue
         # shellcheck disable=SC2086  # EXTRA holds whole --set flags
-        .venv/bin/coldrec train --data "$SHARED/$ds" --model "$model" --out "runs/$ds/$model" \
-            "${COMMON[@]}" ${EXTRA[$ds/$model]:-} --quiet
+        [ -f "runs/$ds/$model/metrics.json" ] ||
+            .venv/bin/coldrec train --data "$SHARED/$ds" --model "$model" --out "runs/$ds/$model" \
+                "${COMMON[@]}" ${EXTRA[$ds/$model]:-} --quiet
+        keep "runs/$ds/$model" "$KEPT/$ds/$model"
     done
+    # the ensemble needs both runs' embeddings (not kept): only where both trained on this machine
+    [ -f "$KEPT/$ds/ensemble/metrics.json" ] && return
+    [ -f "runs/$ds/lattice/embeddings.npz" ] && [ -f "runs/$ds/micro/embeddings.npz" ] || return 0
     [ -f "runs/$ds/ensemble/metrics.json" ] ||
         .venv/bin/coldrec ensemble "runs/$ds/lattice" "runs/$ds/micro" --out "runs/$ds/ensemble"
+    keep "runs/$ds/ensemble" "$KEPT/$ds/ensemble"
 }
 
 ablation_runs() {  # MICRO with each modality alone
     local spec ds modality
     for spec in amazon_scientific_mm:text amazon_scientific_mm:image tiktok:image tiktok:audio; do
         ds=${spec%%:*}; modality=${spec##*:}
-        [ -f "runs/ablation/$ds-$modality/metrics.json" ] && continue
-        .venv/bin/coldrec train --data "$SHARED/$ds" --model micro --modalities "$modality" \
-            --out "runs/ablation/$ds-$modality" "${COMMON[@]}" --quiet
+        [ -f "$KEPT/ablation/$ds-$modality/metrics.json" ] && continue
+        [ -f "runs/ablation/$ds-$modality/metrics.json" ] ||
+            .venv/bin/coldrec train --data "$SHARED/$ds" --model micro --modalities "$modality" \
+                --out "runs/ablation/$ds-$modality" "${COMMON[@]}" --quiet
+        keep "runs/ablation/$ds-$modality" "$KEPT/ablation/$ds-$modality"
     done
 }
 
 ablation_report() {  # each modality alone beside all of them
-    .venv/bin/coldrec report runs/amazon_scientific_mm/micro \
-        runs/ablation/amazon_scientific_mm-text runs/ablation/amazon_scientific_mm-image \
-        runs/tiktok/micro runs/ablation/tiktok-image runs/ablation/tiktok-audio \
+    .venv/bin/coldrec report "$KEPT"/amazon_scientific_mm/micro \
+        "$KEPT"/ablation/amazon_scientific_mm-text "$KEPT"/ablation/amazon_scientific_mm-image \
+        "$KEPT"/tiktok/micro "$KEPT"/ablation/tiktok-image "$KEPT"/ablation/tiktok-audio \
         --out docs/results/ablation
 }
 
@@ -67,7 +85,7 @@ report() {  # the runs beside coldrec's table before issues 13 and 16, then the 
     local runs=() ds model
     for ds in amazon_scientific_mm tiktok amazon_beauty; do
         for model in lightgcn lattice micro diffmm ensemble; do
-            [ -f "runs/$ds/$model/metrics.json" ] && runs+=("runs/$ds/$model")
+            [ -f "$KEPT/$ds/$model/metrics.json" ] && runs+=("$KEPT/$ds/$model")
         done
     done
     .venv/bin/coldrec report "${runs[@]}" --field docs/results/field/coldrec_before.json \
