@@ -38,19 +38,40 @@ refit() { # refit DATASET SHORT NAME SEED [--set ...]
 }
 
 # The projector-side grid: each option alone (the others 0) against no option at all.
-projector_grid() { # projector_grid DATASET SHORT SEED...
-    local ds=$1 short=$2 s
-    shift 2
+sci_grid() { # sci_grid SEED...
+    local ds=amazon_scientific_mm s
     for s in "$@"; do
+        refit $ds sci off "$s"
+        refit $ds sci rating0.1 "$s" --set $CT.distill_rating=0.1
+        refit $ds sci rating0.3 "$s" --set $CT.distill_rating=0.3
+        refit $ds sci rating1 "$s" --set $CT.distill_rating=1
+        refit $ds sci ranking1 "$s" --set $CT.distill_ranking=1
+        refit $ds sci ranking5 "$s" --set $CT.distill_ranking=5
+        refit $ds sci identification1 "$s" --set $CT.distill_identification=1
+        refit $ds sci modality0.3 "$s" --set $CT.modality_dropout=0.3
+    done
+}
+# TikTok and Beauty (minutes a fit): off and the default rating 0.1 for SEEDS, rating 0.3
+# (Scientific's pick) for SEEDS_03.
+rating_grid() { # rating_grid DATASET SHORT "SEEDS" "SEEDS_03"
+    local ds=$1 short=$2 s
+    for s in $3; do
         refit "$ds" "$short" off "$s"
         refit "$ds" "$short" rating0.1 "$s" --set $CT.distill_rating=0.1
-        [ "$short" = sci ] || continue
+    done
+    for s in $4; do
         refit "$ds" "$short" rating0.3 "$s" --set $CT.distill_rating=0.3
-        refit "$ds" "$short" rating1 "$s" --set $CT.distill_rating=1
-        refit "$ds" "$short" ranking1 "$s" --set $CT.distill_ranking=1
-        refit "$ds" "$short" ranking5 "$s" --set $CT.distill_ranking=5
-        refit "$ds" "$short" identification1 "$s" --set $CT.distill_identification=1
-        refit "$ds" "$short" modality0.3 "$s" --set $CT.modality_dropout=0.3
+    done
+}
+
+# Two more seeds for validation's top of the Scientific grid and its baseline (the seed spread
+# is as large as the gaps between settings).
+sci_check() { # sci_check SEED...
+    local s
+    for s in "$@"; do
+        refit amazon_scientific_mm sci off "$s"
+        refit amazon_scientific_mm sci rating0.1 "$s" --set $CT.distill_rating=0.1
+        refit amazon_scientific_mm sci rating0.3 "$s" --set $CT.distill_rating=0.3
     done
 }
 
@@ -76,15 +97,16 @@ missing() { # missing NAME RUN_DIR
 }
 
 sci() {
-    projector_grid amazon_scientific_mm sci 0 1 2
+    sci_grid 0 1 2
     full_run sci-micro-id0.3 --set $CT.id_dropout=0.3
     full_run sci-micro-modality0.3 --set $CT.modality_dropout=0.3
     missing sci-micro-base runs/amazon_scientific_mm/micro
     missing sci-micro-id0.3 "$RUNS/sci-micro-id0.3"
     missing sci-micro-modality0.3 "$RUNS/sci-micro-modality0.3"
+    sci_check 3 4
 }
-tiktok() { projector_grid tiktok tiktok ${TIKTOK_SEEDS:-0 1}; }
-beauty() { projector_grid amazon_beauty beauty ${BEAUTY_SEEDS:-0 1}; }
+tiktok() { rating_grid tiktok tiktok "${TIKTOK_SEEDS-0 1}" "${TIKTOK_SEEDS_03-0}"; }
+beauty() { rating_grid amazon_beauty beauty "${BEAUTY_SEEDS-0 1}" "${BEAUTY_SEEDS_03-0}"; }
 table() { # results.json and the tables of README.md (means over seeds)
     .venv/bin/python "$OUT/table.py" "$RUNS" "$OUT" runs/amazon_scientific_mm/micro
 }

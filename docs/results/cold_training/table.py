@@ -51,13 +51,26 @@ def pct(x: float) -> str:
     return f"{100 * x:.2f}%"
 
 
+def _means(rows: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
+    return {
+        phase: {t: round(statistics.mean(r[phase][t] for r in rows), 6) for t in COLD}
+        for phase in PHASES
+    }
+
+
 def refits(runs: Path) -> dict[str, dict[str, dict[str, Any]]]:
-    """{dataset: {config: {"seeds", "used", "valid", "test", "per_seed", ...}}}, seed means."""
-    groups: dict[tuple[str, str], list[tuple[int, dict[str, Any]]]] = defaultdict(list)
+    """{dataset: {config: {"seeds", "used", "valid", "test", "per_seed", ...}}}. "valid" and
+    "test" are means over the seeds every configuration of the dataset has (`common_seeds`), so
+    that configurations compare on the same projector starts; a configuration run on more seeds
+    also has "every_seed", the means over all of them."""
+    groups: dict[tuple[str, str], dict[int, dict[str, Any]]] = defaultdict(dict)
     for path in sorted((runs / "refit").glob("*_s[0-9].json")):
         stem, seed = path.stem.rsplit("_s", 1)
         dataset, config = stem.split("_", 1)
-        groups[dataset, config].append((int(seed), json.loads(path.read_text())))
+        groups[dataset, config][int(seed)] = json.loads(path.read_text())
+    common: dict[str, set[int]] = {}
+    for (dataset, _), rows in groups.items():
+        common[dataset] = common.get(dataset, set(rows)) & set(rows)
     out: dict[str, dict[str, dict[str, Any]]] = defaultdict(dict)
 
     def order(key: tuple[str, str]) -> tuple[str, int, str]:
@@ -65,39 +78,38 @@ def refits(runs: Path) -> dict[str, dict[str, dict[str, Any]]]:
         return dataset, ORDER.index(config) if config in ORDER else len(ORDER), config
 
     for (dataset, config), rows in sorted(groups.items(), key=lambda kv: order(kv[0])):
-        out[dataset][config] = {
-            "seeds": [seed for seed, _ in rows],
-            "used": rows[0][1]["cold_training"]["used"],
-            **{
-                phase: {t: round(statistics.mean(r[phase][t] for _, r in rows), 6) for t in COLD}
-                for phase in PHASES
-            },
-            "per_seed": {str(seed): {phase: r[phase] for phase in PHASES} for seed, r in rows},
-            "projector_epochs": [r["projector"]["best_epoch"] for _, r in rows],
-            "seconds": [r["seconds"] for _, r in rows],
+        seeds = sorted(rows)
+        shared = sorted(common[dataset])
+        entry: dict[str, Any] = {
+            "seeds": seeds,
+            "common_seeds": shared,
+            "used": rows[seeds[0]]["cold_training"]["used"],
+            **_means([rows[s] for s in shared]),
         }
+        if len(seeds) > len(shared):
+            entry["every_seed"] = _means([rows[s] for s in seeds])
+        entry["per_seed"] = {str(s): {phase: rows[s][phase] for phase in PHASES} for s in seeds}
+        entry["projector_epochs"] = [rows[s]["projector"]["best_epoch"] for s in seeds]
+        entry["seconds"] = [rows[s]["seconds"] for s in seeds]
+        out[dataset][config] = entry
     return dict(out)
 
 
 def choose_refit(configs: dict[str, dict[str, Any]]) -> dict[str, Any]:
-    """The configuration with the best mean validation cold_all Recall@20, among those with as
-    many seeds as the baseline (a configuration measured on fewer seeds is not comparable)."""
-    n = len(configs[BASELINE]["seeds"]) if BASELINE in configs else 0
-    comparable = {k: v for k, v in configs.items() if len(v["seeds"]) == n}
-    best = max(comparable, key=lambda k: comparable[k][CHOICE[0]][CHOICE[1]])
+    """The configuration with the best mean validation cold_all Recall@20 over the seeds every
+    configuration has."""
+    best = max(configs, key=lambda k: configs[k][CHOICE[0]][CHOICE[1]])
     base = configs.get(BASELINE)
+    ratio = {
+        phase: round(configs[best][phase]["cold_all"] / base[phase]["cold_all"], 4)
+        for phase in PHASES
+        if base
+    }
     return {
         "config": best,
-        "seeds": n,
-        "rule": "best mean validation cold_all Recall@20 over the same seeds",
-        "valid_cold_all_vs_off": (
-            round(configs[best]["valid"]["cold_all"] / base["valid"]["cold_all"], 4)
-            if base
-            else None
-        ),
-        "test_cold_all_vs_off": (
-            round(configs[best]["test"]["cold_all"] / base["test"]["cold_all"], 4) if base else None
-        ),
+        "seeds": configs[best]["common_seeds"],
+        "rule": "best mean validation cold_all Recall@20 over the seeds every setting has",
+        "cold_all_vs_off": ratio,
     }
 
 
@@ -176,13 +188,16 @@ def render_refits(results: dict[str, Any]) -> list[str]:
     for dataset, configs in results["refit"].items():
         chosen = results["chosen"][dataset]["config"]
         off = configs.get(BASELINE, {}).get("per_seed", {})
+        extra = any("every_seed" in r for r in configs.values())
+        shared = next(iter(configs.values()))["common_seeds"]
         lines += [
-            f"**{DATASETS.get(dataset, dataset)}**",
+            f"**{DATASETS.get(dataset, dataset)}**, seed{'s' * (len(shared) > 1)} "
+            f"{', '.join(map(str, shared))}",
             "",
-            "| projector fit | seeds | valid cold_only | valid cold_all "
+            "| projector fit | valid cold_only | valid cold_all "
             "| valid cold_all - off, per seed (points) | test cold_only | test cold_all "
-            "| projector epochs |",
-            "|---|---|---|---|---|---|---|---|",
+            "| projector epochs |" + (" valid / test cold_all, every seed |" if extra else ""),
+            "|---|---|---|---|---|---|---|" + ("---|" if extra else ""),
         ]
         for name, r in configs.items():
             deltas = ", ".join(
@@ -191,12 +206,21 @@ def render_refits(results: dict[str, Any]) -> list[str]:
                 if seed in off
             )
             label = f"**{name}**" if name == chosen else name
-            lines.append(
-                f"| {label} | {len(r['seeds'])} | {pct(r['valid']['cold_only'])} "
+            row = (
+                f"| {label} | {pct(r['valid']['cold_only'])} "
                 f"| {pct(r['valid']['cold_all'])} | {deltas if name != BASELINE else ''} "
                 f"| {pct(r['test']['cold_only'])} | {pct(r['test']['cold_all'])} "
                 f"| {', '.join(map(str, r['projector_epochs']))} |"
             )
+            if extra:
+                every = r.get("every_seed")
+                row += (
+                    f" {pct(every['valid']['cold_all'])} / {pct(every['test']['cold_all'])}"
+                    f" (seeds {', '.join(map(str, r['seeds']))}) |"
+                    if every
+                    else " |"
+                )
+            lines.append(row)
         lines.append("")
     return lines
 
