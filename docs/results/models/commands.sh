@@ -9,7 +9,7 @@
 # 3 GCN layers, projector -> 1024 -> 384, dropout 0.5); batch 4096 with lr 2e-3 instead of
 # 1024 / 5e-4 (each step propagates the whole graph, so larger batches make CPU epochs cheaper).
 # One stopping rule for every run (TRAIN_RULE in ../settings.sh, issue 16): at most 200 epochs,
-# early stopping on validation Recall@20 with patience 10, and a 60-minute budget for backbone
+# early stopping on validation Recall@20 with patience 10, and a 3-hour budget for backbone
 # training that no run here reaches (the table's "Stopped By" column says so for every run; the
 # rule before, 30 epochs and 20 minutes, stopped Beauty's MICRO and DiffMM by the clock and
 # several Scientific and Beauty runs at their 30th epoch, their best). The cold-start options are
