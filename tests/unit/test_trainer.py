@@ -18,9 +18,7 @@ from training.protocol.splits import Part
 
 
 def small_config(epochs: int = 15) -> RunConfig:
-    # without simulated edges, so the bundle's projector alone reproduces the cold rows (the step
-    # on top of it is tested in test_simulated_edges.py)
-    return tiny_config(train__epochs=epochs, train__simulated_edges=False)
+    return tiny_config(train__epochs=epochs)
 
 
 @pytest.fixture(scope="module")

@@ -16,6 +16,9 @@ TINY: dict[str, Any] = {
     "train.lr": 5e-3,
     "train.projector_epochs": 40,
     "train.projector_batch_size": 64,
+    # Off in tests of other features, which compare bundles and rankings with the projector's own
+    # rows; tests/unit/test_simulated_edges.py turns it on (it is on by default in coldrec train).
+    "train.simulated_edges": False,
 }
 
 
