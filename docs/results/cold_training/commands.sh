@@ -105,7 +105,7 @@ sci() {
     missing sci-micro-modality0.3 "$RUNS/sci-micro-modality0.3"
     sci_check 3 4
 }
-tiktok() { rating_grid tiktok tiktok "${TIKTOK_SEEDS-0 1}" "${TIKTOK_SEEDS_03-0}"; }
+tiktok() { rating_grid tiktok tiktok "${TIKTOK_SEEDS-0 1}" "${TIKTOK_SEEDS_03-0 1}"; }
 beauty() { rating_grid amazon_beauty beauty "${BEAUTY_SEEDS-0 1}" "${BEAUTY_SEEDS_03-0}"; }
 table() { # results.json and the tables of README.md (means over seeds)
     .venv/bin/python "$OUT/table.py" "$RUNS" "$OUT" runs/amazon_scientific_mm/micro

@@ -73,9 +73,10 @@ def refits(runs: Path) -> dict[str, dict[str, dict[str, Any]]]:
         common[dataset] = common.get(dataset, set(rows)) & set(rows)
     out: dict[str, dict[str, dict[str, Any]]] = defaultdict(dict)
 
-    def order(key: tuple[str, str]) -> tuple[str, int, str]:
+    def order(key: tuple[str, str]) -> tuple[int, str, int, str]:
         dataset, config = key
-        return dataset, ORDER.index(config) if config in ORDER else len(ORDER), config
+        rank = list(DATASETS).index(dataset) if dataset in DATASETS else len(DATASETS)
+        return rank, dataset, ORDER.index(config) if config in ORDER else len(ORDER), config
 
     for (dataset, config), rows in sorted(groups.items(), key=lambda kv: order(kv[0])):
         seeds = sorted(rows)
