@@ -11,6 +11,8 @@
 # floor and simulated edges on):
 #   .venv/bin/coldrec train --data "$SHARED/$ds" --model micro --out "runs/$ds/micro" \
 #       "${TRAIN_RULE[@]}" --quiet           # ds: amazon_scientific_mm, tiktok, amazon_beauty
+# The committed Beauty figures came from that run under TRAIN_RULE's former 60-minute budget,
+# which stopped it at epoch 30 (README, Caveats); the rule now has 3 hours.
 #
 # usage: commands.sh [sci|tiktok|beauty|table]...   (default: all four, in that order)
 set -euo pipefail
