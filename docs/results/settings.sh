@@ -10,7 +10,7 @@ SHARED=${SHARED:-../shared/data}
 TRAIN_RULE=(--epochs 200 --set train.batch_size=4096 --set train.lr=2e-3 --set train.patience=10
     --set train.time_budget_s=10800 --set "train.threads=${THREADS:-0}")
 # The rule before issue 16 (at most 30 epochs, a 20-minute budget), which the issue-13 ablations
-# (content_floor/, simulated_edges/, cold_training/) and deploy_beauty/ ran under: their base runs
+# (content_floor/, simulated_edges/), shipped/, scale/ and deploy_beauty/ ran under: their base runs
 # are comparable with each other, not with the models table.
 TRAIN_RULE_30=(--epochs 30 --set train.batch_size=4096 --set train.lr=2e-3 --set train.patience=10
     --set train.time_budget_s=1200 --set "train.threads=${THREADS:-0}")
