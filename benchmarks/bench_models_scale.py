@@ -365,6 +365,9 @@ def main(argv: list[str] | None = None) -> None:
         print(json.dumps(run_one(args.child, args)))
         return
     raw = sys.argv[1:] if argv is None else argv
+    generated_only = {"users", "items", "interactions", "modal"}  # unused with --data
+    skip = {"child", "json", "runs", "paper", "lock"} | (generated_only if args.data else set())
+    header = {k: v for k, v in vars(args).items() if k not in skip}
     load_before = os.getloadavg()
     results = []
     for name in [m.strip() for m in args.models.split(",") if m.strip()]:
@@ -379,10 +382,9 @@ def main(argv: list[str] | None = None) -> None:
             )
             continue
         results.append(json.loads(done.stdout.strip().splitlines()[-1]))
-    load = {"before": list(load_before), "after": list(os.getloadavg())}
-    generated_only = {"users", "items", "interactions", "modal"}  # unused with --data
-    skip = {"child", "json", "runs", "paper", "lock"} | (generated_only if args.data else set())
-    header = {k: v for k, v in vars(args).items() if k not in skip}
+        # after every model: a long run stopped midway keeps the finished ones
+        write_json(args.json, header, load_before, results)
+    load = write_json(args.json, header, load_before, results)
     print(f"# bench_models_scale {json.dumps(header)} torch {torch.__version__}")
     print(
         f"# {os.cpu_count()} CPUs; load average (1/5/15 min) before "
@@ -393,9 +395,21 @@ def main(argv: list[str] | None = None) -> None:
         r0 = results[0]
         print(f"# {r0['users']} users, {r0['items']} items, {r0['interactions']} interactions")
     print("\n".join(table(results, args)))
-    if args.json:
-        with open(args.json, "w") as fh:
+
+
+def write_json(
+    path: str,
+    header: dict[str, Any],
+    load_before: tuple[float, float, float],
+    results: list[dict[str, Any]],
+) -> dict[str, list[float]]:
+    """The load average before and now; with a `path` (--json), the results so far written
+    there beside it."""
+    load = {"before": list(load_before), "after": list(os.getloadavg())}
+    if path:
+        with open(path, "w") as fh:
             json.dump({"args": header, "load": load, "results": results}, fh, indent=1)
+    return load
 
 
 if __name__ == "__main__":

@@ -77,7 +77,7 @@ class DiffMMConfig:
     # a 4,096 batch on Beauty made the two terms ~40% of a step (MICRO caps its own at 1,024).
     ssl_max_nodes: int = 0
     # "bf16": the denoisers (training and regeneration, the MSI term too) and the contrastive
-    # logits multiply in bfloat16 (AMX / AVX512-BF16 on this Xeon: 5-7x fp32's matmul speed);
+    # logits multiply in bfloat16 (AMX / AVX512-BF16 on a recent Xeon: 5-7x fp32's matmul speed);
     # weights, Adam and the graph propagation stay fp32. Only where the device multiplies bf16
     # natively (models.diffusion.bf16_is_native: AVX-512/AMX CPUs through oneDNN, GPUs); on an
     # AVX2-only CPU (this AMD EPYC) torch's bf16 matmul is ~80x slower than fp32, so "bf16" runs

@@ -187,7 +187,7 @@ class Denoiser(nn.Module):
         emb = self.time_layer(timestep_embedding(t, self.time_dim))  # [B, e]
         if dropout:
             x = self.drop(x)
-        low = self.bf16 and bf16_is_native(x.device)
+        low = bf16_in_use(self.bf16, x.device)
         if low:  # concatenated at half width: the layer would cast it anyway
             x, emb = x.bfloat16(), emb.bfloat16()
         with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=low):
@@ -199,7 +199,7 @@ class Denoiser(nn.Module):
         """The bfloat16 region of `bf16` (a no-op without it, or where bfloat16 is not native).
         Entered around several forward passes (a regeneration's), the weights are cast once for
         all of them."""
-        low = self.bf16 and bf16_is_native(torch.device(device_type))
+        low = bf16_in_use(self.bf16, torch.device(device_type))
         return torch.autocast(device_type, dtype=torch.bfloat16, enabled=low)
 
 
@@ -207,9 +207,15 @@ def matmul(a: Tensor, b: Tensor, bf16: bool) -> Tensor:
     """a @ b; with `bf16` where the device multiplies bfloat16 natively (`bf16_is_native`), both
     cast to bfloat16 (fp32 accumulation inside the kernel: AMX or AVX512-BF16 on a recent Xeon,
     tensor cores on a GPU) and the product returned as fp32; elsewhere the fp32 product."""
-    if not bf16 or not bf16_is_native(a.device):
+    if not bf16_in_use(bf16, a.device):
         return a @ b
     return (a.bfloat16() @ b.bfloat16()).float()
+
+
+def bf16_in_use(requested: bool, device: torch.device) -> bool:
+    """Whether a bf16 option (`DiffMMConfig.precision`) takes effect on `device`: asked for, and
+    native there (`bf16_is_native`). The one place the denoisers and `matmul` decide it."""
+    return requested and bf16_is_native(device)
 
 
 def bf16_is_native(device: torch.device) -> bool:
