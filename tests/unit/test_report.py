@@ -104,6 +104,21 @@ def test_report_tables_winners_and_plots(tmp_path: Path) -> None:
         assert f"]({png})" in text
 
 
+def test_runs_report_what_their_bundle_serves(tmp_path: Path) -> None:
+    """A run whose validation kept the content floor is reported with the floor's tracks (what
+    its bundle serves), not the model's own ones before it; a run without stays as it is."""
+    a = fake_run(tmp_path / "runs", "lightgcn", scale=2.0, seconds=100.0)
+    b = fake_run(tmp_path / "runs", "micro", scale=3.0, seconds=300.0)
+    metrics = json.loads((a / "metrics.json").read_text())
+    floored = {t: track(5.0, v["n_users"]) for t, v in metrics["test"].items()}
+    metrics["content_floor"] = {"weight": 1.5, "valid": floored, "test": floored}
+    (a / "metrics.json").write_text(json.dumps(metrics))
+    text = write_report([a, b], tmp_path / "out").read_text()
+    # Warm Recall@20: LightGCN served 5 * 20 / 1000 = 10.00% (was 4.00%), MICRO 6.00%.
+    assert "| | R@20 | **10.00%** | 6.00% | 0.20% | – | LightGCN |" in text
+    assert "with the content floor where validation kept it (Amazon Beauty LightGCN;" in text
+
+
 def test_missing_tracks_render_as_dashes(tmp_path: Path) -> None:
     a = fake_run(tmp_path / "runs", "lightgcn", scale=2.0, seconds=100.0, cold=False)
     b = fake_run(tmp_path / "runs", "lattice", scale=3.0, seconds=50.0)

@@ -13,8 +13,17 @@ item is projected by that same function, with the bundle's projector
 re-projected, so in the all-items pool the text-only test items also compete with text-only
 validation cold items, as on a service where every new item came with text only.
 
-`full_matches_run` checks that projecting with every modality reproduces the run's saved cold
-rows (`embeddings.npz`): the evaluated projector is the one the run measured. An item whose
+After the projection, the rest of the cold-start pipeline the bundle's manifest `cold_start`
+asks for, as the service applies it: the simulated-edges step (`models.simulated_edges`, built
+over the run's trained items and users as `service/cold_edges.py` builds it; an item's match
+key is its own subset projection) and the content floor (`models.content_floor`: a cold item's
+content from its kept modalities alone, as `service.floor.record_content` computes it, so a
+text-sourced floor gives an image-only item no content part; users' profiles from their
+training items' full content, as the bundle's).
+
+`full_matches_run` checks that projecting with every modality (then the step) reproduces the
+run's saved cold rows (`embeddings.npz`): the evaluated pipeline is the one the run measured.
+An item whose
 kept modalities are all zero (norm under `service.features.MIN_NORM`) would be refused by the
 service; it is still projected here and counted in `zero_items`.
 """
@@ -30,10 +39,15 @@ from typing import Any
 
 import numpy as np
 
+from models.content_floor import FloorConfig, content_vectors
 from models.projection import ModalProjector, project_features
+from models.simulated_edges import EdgesConfig, SimulatedEdges
 from training.data.dataset import Dataset
+from training.evaluation.content_floor import FloorRun
 from training.evaluation.ranking import cold_tracks
 from training.evaluation.saved_run import load_saved_run, saved_projector
+from training.evaluation.simulated_edges import build_edges, item_projections
+from training.protocol.splits import Split
 
 MIN_NORM = 1e-6  # service.features.MIN_NORM (not imported: the service stays out of training)
 CHUNK = 8192
@@ -61,25 +75,80 @@ def zero_items(dataset: Dataset, items: np.ndarray, keep: Sequence[str]) -> int:
     return int(np.all(np.stack(norms) < MIN_NORM, axis=0).sum())
 
 
+class ServedCold:
+    """What the service makes of a cold item's features under a bundle's `cold_start`: the
+    projection, then the simulated-edges step and the content floor where the bundle has them."""
+
+    def __init__(
+        self,
+        projector: ModalProjector,
+        dataset: Dataset,
+        split: Split,
+        users: np.ndarray,
+        items: np.ndarray,
+        cold_start: dict[str, Any],
+    ) -> None:
+        self.projector, self.dataset = projector, dataset
+        self.users, self.items = users, items
+        edges_cfg = EdgesConfig.from_manifest(cold_start)
+        self.edges: SimulatedEdges | None = None
+        if edges_cfg is not None:
+            projections = (
+                item_projections(projector, dataset) if edges_cfg.source == "content" else None
+            )
+            self.edges = build_edges(edges_cfg, users, items, dataset, split, projections)
+        self.floor_cfg = FloorConfig.from_manifest(cold_start)
+        self.floor = None if self.floor_cfg is None else FloorRun.of(users, items, dataset, split)
+
+    @property
+    def applied(self) -> list[str]:
+        return [n for n, on in (("edges", self.edges), ("floor", self.floor_cfg)) if on]
+
+    def embed(self, cold: np.ndarray, keep: Sequence[str]) -> np.ndarray:
+        """float32 [len(cold), dim]: the cold items' served model part from `keep` alone."""
+        out = project_subset(self.projector, self.dataset, cold, keep)
+        return out if self.edges is None else self.edges.apply(out)
+
+    def rows(
+        self, cold: np.ndarray, keep: Sequence[str], embedded: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """(user rows, item rows) the service ranks by, the cold rows `embedded` from `keep`."""
+        items = self.items.copy()
+        items[cold] = embedded
+        if self.floor is None or self.floor_cfg is None:
+            return self.users, items
+        source, dims = self.floor_cfg.source, self.dataset.modal_dims
+        content = self.floor.content.copy()
+        kept = {m: self.dataset.modalities[m][cold] for m in keep}
+        content[cold] = content_vectors(kept, source, dims)  # an absent source: zeros
+        run = FloorRun(self.users, items, content, self.floor.profiles, self.floor.cold, [])
+        return run.rows(self.floor_cfg)
+
+
 def evaluate(
     run_dir: Path, dataset: Dataset, keeps: Sequence[Sequence[str]], phase: str = "test"
 ) -> dict[str, Any]:
-    """The cold tracks of `phase` with every modality and with each `keeps` subset."""
+    """The cold tracks of `phase` with every modality and with each `keeps` subset, each as the
+    service serves it (`ServedCold`)."""
+    from bundle.reader import load_bundle
+
     split, users, items = load_saved_run(run_dir)
     projector = saved_projector(run_dir)
+    served = ServedCold(
+        projector, dataset, split, users, items, load_bundle(run_dir).manifest.cold_start
+    )
     cold = split.cold_items()
     full = sorted(projector.modal_dims)
-    saved = items[cold]
     out: dict[str, Any] = {"run": str(run_dir), "phase": phase, "modalities": full}
     out["cold_items"] = {"valid": len(split.cold_valid_items), "test": len(split.cold_test_items)}
+    out["cold_start"] = served.applied
     variants: dict[str, Any] = {}
     for keep in [full, *[sorted(k) for k in keeps]]:
         name = "+".join(keep)
-        emb = items.copy()
-        emb[cold] = project_subset(projector, dataset, cold, keep)
+        embedded = served.embed(cold, keep)
         if keep == full:
-            out["full_matches_run"] = bool(np.allclose(emb[cold], saved, rtol=1e-4, atol=1e-5))
-        tracks = cold_tracks(users, emb, dataset, split, phase)
+            out["full_matches_run"] = bool(np.allclose(embedded, items[cold], rtol=1e-4, atol=1e-5))
+        tracks = cold_tracks(*served.rows(cold, keep, embedded), dataset, split, phase)
         variants[name] = {
             "keep": keep,
             "zero_items": zero_items(dataset, cold, keep),

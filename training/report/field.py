@@ -76,7 +76,7 @@ def field_section(field: Field, grid: RunGrid) -> list[str]:
         lines += [f"**{dataset_label(ds)}** (test)", "", table_line(HEADER)]
         lines.append(table_line(["---"] * len(HEADER)))
         for r in grid.runs_of(ds):
-            test = r.metrics.get("test", {})
+            test = r.tracks("test")
             lines.append(table_line([f"coldrec {r.label}", *_cells(test)]))
         content = grid.content_baseline(ds)
         if content:

@@ -34,9 +34,16 @@ class RunResult:
     def label(self) -> str:
         return MODEL_LABELS.get(self.model, self.model)
 
+    def tracks(self, phase: str = "test") -> dict[str, Any]:
+        """The phase's tracks as the run's bundle serves them: with the content floor where
+        validation kept it (metrics.json `content_floor`, which holds the floor's tracks only
+        then), else the model's own (`test` / `valid`, which are before the floor)."""
+        served = self.metrics.get("content_floor", {}).get(phase)
+        return dict(served if served else self.metrics.get(phase, {}))
+
     def value(self, track: str, key: str, phase: str = "test") -> float | None:
-        """A test (or valid) metric; None when the run lacks that track."""
-        v = self.metrics.get(phase, {}).get(track, {}).get(key)
+        """A test (or valid) metric as served (`tracks`); None when the run lacks that track."""
+        v = self.tracks(phase).get(track, {}).get(key)
         return None if v is None else float(v)
 
 

@@ -66,7 +66,7 @@ class Report(RunGrid):
         by_dataset = {}
         for ds in self.datasets:
             by_model = {
-                self.labels[m]: self.grid[ds, m].metrics.get("test", {})
+                self.labels[m]: self.grid[ds, m].tracks("test")
                 for m in self.models
                 if (ds, m) in self.grid
             }
@@ -90,7 +90,7 @@ class Report(RunGrid):
 
     def has_cold_items(self) -> bool:
         """Whether any run's split held cold items (a dataset's own split holds none)."""
-        return any("cold_all" in r.metrics.get("test", {}) for r in self.runs)
+        return any("cold_all" in r.tracks("test") for r in self.runs)
 
     def render(self, plots: dict[str, list[Path]]) -> str:
         """The Markdown page; `plots` are the PNGs from `plots`, linked by file name."""
@@ -129,6 +129,17 @@ class Report(RunGrid):
         sources = ", ".join(f"{dataset_label(d)} {self.content_source(d)}" for d in self.datasets)
         older = f" {DASH}: runs from before it." if f" {DASH}" in sources else ""
         places = ", ".join(dataset_label(d) for d in self.datasets)
+        floored = [
+            f"{dataset_label(r.dataset)} {r.label}"
+            for r in self.runs
+            if r.metrics.get("content_floor", {}).get("test")
+        ]
+        served = (
+            "Each run's figures are what its bundle serves: with the content floor where "
+            f"validation kept it ({', '.join(floored)}; metrics.json `content_floor`)."
+            if floored
+            else ""
+        )
         return [
             "# Training Results Report",
             "",
@@ -139,6 +150,7 @@ class Report(RunGrid):
             f"The content column needs no training: {CONTENT_DEFINITION} Content read: "
             f"{sources}.{older}",
             "",
+            *([served, ""] if served else []),
             "## Configuration Summary",
             "",
             *self.config_table(),
