@@ -21,7 +21,8 @@
 # child process (peak RSS its own), every epoch measured whole (--steps 0), under
 # `flock $LOCK` (default /tmp/coldrec-bench.lock) one model at a time, so benchmarks of
 # several people on one machine take turns. Epochs to converge come from the models table's
-# runs (runs/<dataset>/<model>/metrics.json, docs/results/models/commands.sh) where they exist.
+# runs kept in docs/results/models/runs/<dataset>/<model>/metrics.json (its commands.sh) where
+# they exist (the papers' setting: runs/shipped/tiktok/, docs/results/shipped/commands.sh).
 # THREADS (default 1) sets torch threads; the machine is shared, so each table records the load
 # average before and after and the epoch's CPU seconds beside its wall seconds.
 set -euo pipefail
@@ -51,13 +52,13 @@ for step in "${@:-electronics scientific tiktok beauty tiktok-paper}"; do
             electronics) bench electronics --models lightgcn,lattice,micro "${LARGE_DATA[@]}" ;;
             # shellcheck disable=SC2086
             scientific) bench scientific --data "$SHARED/amazon_scientific_mm" $DIFFMM_FAST \
-                --runs runs/amazon_scientific_mm ;;
+                --runs docs/results/models/runs/amazon_scientific_mm ;;
             # shellcheck disable=SC2086
             tiktok) bench tiktok --data "$SHARED/tiktok" --denoise-users 4096 $DIFFMM_FAST \
-                --runs runs/tiktok ;;
+                --runs docs/results/models/runs/tiktok ;;
             # shellcheck disable=SC2086
             beauty) bench beauty --data "$SHARED/amazon_beauty" --denoise-users 4096 $DIFFMM_FAST \
-                --runs runs/amazon_beauty ;;
+                --runs docs/results/models/runs/amazon_beauty ;;
             tiktok-paper) bench tiktok_paper --data "$SHARED/tiktok" --split shipped --dim 64 \
                 --batch 1024 --lr 5e-4 --models lattice,micro,diffmm,lightgcn \
                 --set-model diffmm:model.n_layers=1 --paper "$PAPER_TIKTOK" --runs runs/shipped/tiktok ;;
