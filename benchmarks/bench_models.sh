@@ -32,7 +32,7 @@ THREADS=${THREADS:-1}
 PYTHON=${PYTHON:-.venv/bin/python}
 LOCK=${LOCK:-/tmp/coldrec-bench.lock}
 COMMON=(--steps 0 --batch 4096 --lr 2e-3 --threads "$THREADS" --lock "$LOCK")
-PAPER_TIKTOK=diffmm=53,lattice=37,micro=137  # the papers' code, TikTok, d 64, this machine
+PAPER_TIKTOK=diffmm=53,lattice=37,micro=137  # the papers' code, TikTok, d 64, the earlier Xeon
 mkdir -p "$OUT"
 
 bench() {  # NAME ARGS...: one table per dataset
@@ -77,8 +77,8 @@ done
     echo
     echo "Produced by \`benchmarks/bench_models.sh\` (settings and machine in its header) on"
     cat <<'TEXT'
-2 CPU cores (one torch thread per job), 24 GiB, no GPU, shared with other engineers' training
-jobs: each table's second line gives the load average before and after it ran (2.0 = both cores
+2 CPU cores (AMD EPYC, AVX2 only; one torch thread per job), 24 GiB, no GPU, shared with other
+engineers' training jobs: each table's second line gives the load average before and after it ran (2.0 = both cores
 busy), and the epoch's CPU seconds stand beside its wall seconds (wall seconds stretch with the
 load; CPU seconds much less).
 
@@ -92,7 +92,8 @@ five cost only the steps. Peak RSS is the child process's whole peak: data, grap
 state, autograd buffers, and what the heap keeps (`train.retain_freed_memory`). `epochs to
 converge` is the models table's run for that model and dataset (best validation epoch of the
 epochs run, and what stopped it), `-` where no such run is at hand; `papers' code s/epoch` is
-the original implementations timed on this machine (TikTok, d 64). `electronics_gpu` is the
+the original implementations timed on this project's earlier 2-core machine (an Intel Xeon with
+AMX, docs/results/shipped/; not rerun on this one) at TikTok, d 64. `electronics_gpu` is the
 exception: the Electronics-size catalogue on one NVIDIA H100 (80 GB) at batch 4,096 before issue
 16's changes, peak GPU memory from `torch.cuda.max_memory_allocated`.
 TEXT
