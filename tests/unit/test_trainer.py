@@ -157,3 +157,21 @@ def test_time_budget_stops_training_and_says_so(dataset) -> None:
     assert run.metrics["epochs_run"] == 1
     assert run.metrics["stopped_by"] == "time_budget"
     assert run.metrics["peak_rss_mib"] > 50
+
+
+def test_early_stopping_waits_for_min_epochs(dataset) -> None:
+    """Patience 1 stops at the first epoch without a better validation score, never before
+    `min_epochs` (an epoch-1 spike is not taken for the peak), and the best epoch is kept."""
+    cfg = tiny_config(train__epochs=12, train__projector_epochs=2, train__content_floor="off")
+    cfg.train.patience, cfg.train.min_epochs = 1, 10
+    run = train(dataset, "lightgcn", cfg, progress=False)
+    scores = [h["valid_recall@20"] for h in run.metrics["history"]]
+    assert run.metrics["epochs_run"] >= 10
+    if run.metrics["stopped_by"] == "patience":
+        assert scores[-1] <= max(scores[:-1])
+    assert scores[run.metrics["best_epoch"] - 1] == max(scores)
+    cfg.train.min_epochs = 0
+    early = train(dataset, "lightgcn", cfg, progress=False)
+    first_drop = next(i for i in range(1, len(scores)) if scores[i] <= max(scores[:i])) + 1
+    assert early.metrics["stopped_by"] == "patience"
+    assert early.metrics["epochs_run"] == first_drop < 10

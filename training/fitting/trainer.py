@@ -245,7 +245,7 @@ def _fit_backbone(
                 stale += 1
         history.append(row)
         bar.set_postfix(loss=f"{row['loss']:.4f}", val_r20=f"{best_score:.4f}", best=best_epoch)
-        if stale >= tc.patience:
+        if stale >= tc.patience and epoch >= tc.min_epochs:
             log.info("early stop at epoch %d (best %d)", epoch, best_epoch)
             stopped_by = "patience"
             break
