@@ -4,7 +4,8 @@
 # shared with other engineers' training jobs (load average 3-8 while these ran). One torch thread
 # per job. Run from the repository root after `make install`; finished runs are skipped.
 #
-#   docs/results/scale/commands.sh [diffmm] [diffmm-bench] [batch] [electronics]
+#   docs/results/scale/commands.sh [diffmm] [diffmm-bench] [diffmm-beauty-before] [batch]
+#                                  [electronics]
 #
 # BEFORE is the last commit before issue 16's changes (scipy's CSR propagation, no retained heap,
 # DiffMM's contrastive term per batch entry, no bf16): its tree is exported to a temporary folder
@@ -65,6 +66,17 @@ diffmm_bench() {  # Beauty DiffMM epoch before / after, back to back under the b
         "${fast[@]}" --json "$OUT/beauty-diffmm-fast.json"
 }
 
+diffmm_beauty_before() {  # the BEFORE code's Beauty DiffMM, the old table's settings, 6 epochs
+    # (where that table's 20-minute budget stopped it): its validation Recall@20 per epoch, beside
+    # the models table's run of today (docs/results/models/runs/amazon_beauty/diffmm)
+    local tree
+    tree=$(before_tree)
+    # shellcheck disable=SC2086  # DIFFMM_SAMPLED holds whole --set flags
+    train "$tree" "$OUT/before/amazon_beauty/diffmm" --data "$DATA/amazon_beauty" --model diffmm \
+        --epochs 6 --set train.batch_size=4096 --set train.lr=2e-3 --set train.patience=10 \
+        --set train.threads=1 $DIFFMM_SAMPLED
+}
+
 batch() {  # batch 4,096 / lr 2e-3 against LARGE_DATA on a generated 20k x 6k set, to convergence
     # The subject is the backbone's validation Recall@20 (early stopping's): the cold-start
     # steps' validation searches are left out (they do not change the backbone). In order of
@@ -86,10 +98,11 @@ for step in "${@:-diffmm diffmm-bench batch electronics}"; do
         case $part in
             diffmm) diffmm ;;
             diffmm-bench) diffmm_bench ;;
+            diffmm-beauty-before) diffmm_beauty_before ;;
             batch) batch ;;
             # whole epochs at Electronics' size, LARGE_DATA, one model at a time under the lock
             electronics) benchmarks/bench_models.sh electronics ;;
-            *) echo "unknown step $part (diffmm diffmm-bench batch electronics)" >&2; exit 2 ;;
+            *) echo "unknown step $part (diffmm diffmm-bench diffmm-beauty-before batch electronics)" >&2; exit 2 ;;
         esac
     done
 done
