@@ -87,7 +87,7 @@ batch() {  # batch 4,096 / lr 2e-3 against LARGE_DATA on a generated 20k x 6k se
         lattice:4096:2e-3 lattice:32768:5.7e-3 lightgcn:32768:1.6e-2; do
         IFS=: read -r model b lr <<<"$spec"
         train "$PWD" "$OUT/batch/b$b-lr$lr/$model" --data "$data" --model "$model" \
-            --epochs 150 --set train.patience=10 --set train.threads=1 \
+            --epochs 150 --set train.patience=10 --set train.min_epochs=0 --set train.threads=1 \
             --set train.batch_size="$b" --set train.lr="$lr" \
             --set train.simulated_edges=false --set train.content_floor=off
     done
