@@ -74,7 +74,11 @@ ablation_runs() {  # MICRO with each modality alone
     done
 }
 
-ablation_report() {  # each modality alone beside all of them
+ablation_report() {  # each modality alone beside all of them (once the ablation runs are kept)
+    if [ ! -d "$KEPT/ablation" ]; then
+        echo "no kept ablation runs: docs/results/ablation/ stays as it is (step: ablation)" >&2
+        return 0
+    fi
     .venv/bin/coldrec report "$KEPT"/amazon_scientific_mm/micro \
         "$KEPT"/ablation/amazon_scientific_mm-text "$KEPT"/ablation/amazon_scientific_mm-image \
         "$KEPT"/tiktok/micro "$KEPT"/ablation/tiktok-image "$KEPT"/ablation/tiktok-audio \
