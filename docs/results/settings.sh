@@ -5,8 +5,8 @@
 # stops because validation stopped improving, not by the clock). The budget is wall seconds: on
 # this shared 2-core box a 60-minute one stopped Beauty's MICRO at epoch 30, its best, at 95 s an
 # epoch beside four other jobs. THREADS (default 0: torch's choice) sets torch threads per run.
-# Batch 4096 / lr 2e-3 are coldrec train's defaults now (docs/results/defaults/); so is
-# train.min_epochs 20, which came after the models table and would change one of its runs
+# coldrec train's defaults came after the models table (docs/results/defaults/): batch 4096 with
+# lr 1e-3, and train.min_epochs 20, which would change one of the table's runs
 # (Scientific DiffMM stopped by patience at epoch 17, best 7), so the rule keeps early stopping
 # from the first epoch (min_epochs 0; every other kept run stopped at epoch 20 or later, where
 # both agree).

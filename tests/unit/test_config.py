@@ -12,7 +12,7 @@ def test_defaults() -> None:
         384,
         3,
         4096,
-        2e-3,
+        1e-3,
     )
     assert (cfg.model.projector.hidden, cfg.model.projector.dropout) == (1024, 0.5)
 

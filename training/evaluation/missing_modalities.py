@@ -23,9 +23,8 @@ training items' full content, as the bundle's).
 
 `full_matches_run` checks that projecting with every modality (then the step) reproduces the
 run's saved cold rows (`embeddings.npz`): the evaluated pipeline is the one the run measured.
-An item whose
-kept modalities are all zero (norm under `service.features.MIN_NORM`) would be refused by the
-service; it is still projected here and counted in `zero_items`.
+An item whose kept modalities are all zero (norm under `service.features.MIN_NORM`) would be
+refused by the service; it is still projected here and counted in `zero_items`.
 """
 
 from __future__ import annotations
