@@ -60,8 +60,7 @@ class TrainConfig:
     # No early stop before this epoch: MICRO and LATTICE can spike at epoch 1 (the item graph
     # from the features before the ID embeddings take over), dip, and climb past it only later
     # (Beauty MICRO: at epoch 8 at lr 2e-3, by epoch 17 at batch 1024 / lr 5e-4; see
-    # docs/results/defaults/),
-    # which patience alone takes for the peak.
+    # docs/results/defaults/), which patience alone takes for the peak.
     min_epochs: int = 20
     # Stop before an epoch that would end past this many seconds of backbone training (judged by
     # the median epoch so far); 0 = no budget. The best validation epoch is kept either way.
