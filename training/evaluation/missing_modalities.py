@@ -114,8 +114,9 @@ class ServedCold:
         """(user rows, item rows) the service ranks by, the cold rows `embedded` from `keep`."""
         items = self.items.copy()
         items[cold] = embedded
-        if self.floor is None or self.floor_cfg is None:
+        if self.floor is None:
             return self.users, items
+        assert self.floor_cfg is not None  # set together in __init__
         source, dims = self.floor_cfg.source, self.dataset.modal_dims
         content = self.floor.content.copy()
         kept = {m: self.dataset.modalities[m][cold] for m in keep}

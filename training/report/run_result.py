@@ -34,11 +34,17 @@ class RunResult:
     def label(self) -> str:
         return MODEL_LABELS.get(self.model, self.model)
 
+    @property
+    def floor_kept(self) -> bool:
+        """Whether validation kept the content floor: metrics.json `content_floor` then holds
+        the floor's tracks (and only then)."""
+        return bool(self.metrics.get("content_floor", {}).get("test"))
+
     def tracks(self, phase: str = "test") -> dict[str, Any]:
         """The phase's tracks as the run's bundle serves them: with the content floor where
-        validation kept it (metrics.json `content_floor`, which holds the floor's tracks only
-        then), else the model's own (`test` / `valid`, which are before the floor)."""
-        served = self.metrics.get("content_floor", {}).get(phase)
+        validation kept it (`floor_kept`), else the model's own (`test` / `valid`, which are
+        before the floor)."""
+        served = self.metrics["content_floor"].get(phase) if self.floor_kept else None
         return dict(served if served else self.metrics.get(phase, {}))
 
     def value(self, track: str, key: str, phase: str = "test") -> float | None:

@@ -129,11 +129,7 @@ class Report(RunGrid):
         sources = ", ".join(f"{dataset_label(d)} {self.content_source(d)}" for d in self.datasets)
         older = f" {DASH}: runs from before it." if f" {DASH}" in sources else ""
         places = ", ".join(dataset_label(d) for d in self.datasets)
-        floored = [
-            f"{dataset_label(r.dataset)} {r.label}"
-            for r in self.runs
-            if r.metrics.get("content_floor", {}).get("test")
-        ]
+        floored = [f"{dataset_label(r.dataset)} {r.label}" for r in self.runs if r.floor_kept]
         served = (
             "Each run's figures are what its bundle serves: with the content floor where "
             f"validation kept it ({', '.join(floored)}; metrics.json `content_floor`)."

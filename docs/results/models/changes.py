@@ -15,6 +15,8 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parents[2]))  # the repository root: run as a plain script
 
+from models.content_floor import FloorConfig  # noqa: E402
+from models.simulated_edges import EdgesConfig  # noqa: E402
 from training.report.run_result import MODEL_LABELS, load_run  # noqa: E402
 from training.report.tables import dataset_label  # noqa: E402
 
@@ -24,15 +26,16 @@ TRACKS = ("cold_only", "cold_all", "warm")
 
 
 def kept_steps(metrics: dict) -> str:
-    """The cold-start steps validation kept for the run (what its bundle serves)."""
-    cold_start = metrics.get("cold_start", {})
-    steps = []
-    if float(cold_start.get("edges_alpha", 0.0)) > 0:
-        steps.append(f"edges ({cold_start['edges_source']}, K {cold_start['edges_k']})")
-    if float(cold_start.get("content_weight", 0.0)) > 0:
-        steps.append("floor")
+    """The cold-start steps validation kept for the run (what its bundle serves), read from its
+    cold_start entries as the bundle reader reads them."""
     if metrics.get("members"):
         return "the members'"
+    cold_start = metrics.get("cold_start", {})
+    steps = []
+    if (edges := EdgesConfig.from_manifest(cold_start)) is not None:
+        steps.append(f"edges ({edges.source}, K {edges.k})")
+    if FloorConfig.from_manifest(cold_start) is not None:
+        steps.append("floor")
     return ", ".join(steps) or "none"
 
 
